@@ -1,0 +1,177 @@
+"""Parquet as the lake writes it: Athena-friendly settings, ~128 MB row groups, a new file part every ~512 MB.
+
+Row groups are cut by a row count chosen from the bytes per row of the buffered batches (Arrow's in-memory
+size stands for "uncompressed"), so at most one row group of rows (~128 MB) is held in memory per writer.
+Files go to local temp files; each finished file is handed over (to be uploaded) and then deleted.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+MiB = 1024 * 1024
+
+# zstd, statistics, INT64 millisecond timestamps (never INT96: no flavor="spark"), data page v1.
+WRITER_OPTIONS = {
+    "compression": "zstd",
+    "compression_level": 3,
+    "write_statistics": True,
+    "use_dictionary": True,
+    "version": "2.6",
+    "data_page_version": "1.0",
+    "coerce_timestamps": "ms",
+    "allow_truncated_timestamps": True,
+    "use_deprecated_int96_timestamps": False,
+}
+
+
+@dataclass(frozen=True)
+class FileLimits:
+    """Sizes that shape the files: uncompressed bytes per row group, and the file size that starts a new part."""
+
+    row_group_bytes: int = 128 * MiB
+    file_bytes: int = 512 * MiB
+
+    def __post_init__(self) -> None:
+        if self.row_group_bytes < 1 or self.file_bytes < 1:
+            raise ValueError(f"{self}: row_group_bytes and file_bytes must be positive byte counts")
+
+
+def lake_type(data_type: pa.DataType) -> pa.DataType:
+    """The type a column is stored with: timestamps become naive UTC milliseconds, the rest is unchanged."""
+    return pa.timestamp("ms") if pa.types.is_timestamp(data_type) else data_type
+
+
+def lake_schema(schema: pa.Schema) -> pa.Schema:
+    """`schema` with every timestamp as naive UTC milliseconds (what the files hold)."""
+    return pa.schema([f.with_type(lake_type(f.type)) for f in schema], metadata=schema.metadata)
+
+
+def conform(batch: pa.RecordBatch, schema: pa.Schema, where: str) -> pa.RecordBatch:
+    """`batch` with exactly the columns and types of `schema`; ValueError naming the columns that don't fit."""
+    if batch.schema.equals(schema, check_metadata=False):
+        return batch
+    missing = [name for name in schema.names if name not in batch.schema.names]
+    extra = [name for name in batch.schema.names if name not in schema.names]
+    if missing or extra:
+        raise ValueError(
+            f"{where}: a batch does not have the declared columns (missing {missing}, unexpected {extra}); "
+            "make the batches match the schema passed to the lake"
+        )
+    columns = []
+    for field in schema:
+        column = batch.column(field.name)
+        if column.type.equals(field.type):
+            columns.append(column)
+            continue
+        try:  # tz-aware/other-unit timestamps to naive UTC ms (floored); any other safe cast
+            columns.append(column.cast(field.type, safe=not pa.types.is_timestamp(field.type)))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
+            raise ValueError(
+                f"{where}: column {field.name!r} has type {column.type}, declared {field.type}, and cannot be "
+                f"converted ({err}); fix the source type or the declared schema"
+            ) from err
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+class RollingParquetWriter:
+    """Writes batches of one schema into local Parquet files, handing each finished file to `on_file`.
+
+    `on_file(path, rows)` is called with a complete file; the file is deleted afterwards. A file is
+    finished when it reaches `limits.file_bytes` or at `close()`. No file is ever made for zero rows.
+    """
+
+    def __init__(
+        self,
+        schema: pa.Schema,
+        on_file: Callable[[Path, int], None],
+        limits: FileLimits = FileLimits(),  # noqa: B008 (frozen dataclass)
+    ):
+        self.schema = schema
+        self.limits = limits
+        self._on_file = on_file
+        self._buffer: list[pa.RecordBatch] = []
+        self._buffered_rows = 0
+        self._buffered_bytes = 0
+        self._writer: pq.ParquetWriter | None = None
+        self._sink: pa.NativeFile | None = None
+        self._path: Path | None = None
+        self._file_rows = 0
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        """Add rows; full row groups are written as they fill, full files handed over as they reach the limit."""
+        if batch.num_rows == 0:
+            return
+        self._buffer.append(batch)
+        self._buffered_rows += batch.num_rows
+        self._buffered_bytes += batch.nbytes
+        while self._buffered_bytes >= self.limits.row_group_bytes and self._buffered_rows:
+            rows = self._buffered_rows * self.limits.row_group_bytes // self._buffered_bytes
+            self._write_row_group(max(1, rows))
+
+    def close(self) -> None:
+        """Write the buffered rows and hand over the last file (if any rows were written)."""
+        if self._buffered_rows:
+            self._write_row_group(self._buffered_rows)
+        if self._writer is not None:
+            self._finish_file()
+
+    def abort(self) -> None:
+        """Drop buffered rows and the unfinished file; nothing more is handed over."""
+        self._buffer, self._buffered_rows, self._buffered_bytes = [], 0, 0
+        if self._writer is not None:
+            try:
+                self._close_file()
+            finally:
+                self._discard_file()
+
+    def _write_row_group(self, rows: int) -> None:
+        table = pa.Table.from_batches(self._buffer, schema=self.schema)
+        head, rest = table.slice(0, rows), table.slice(rows)
+        writer, sink = self._open_file()
+        writer.write_table(head, row_group_size=rows)
+        self._file_rows += head.num_rows
+        self._buffer = rest.to_batches()
+        self._buffered_rows, self._buffered_bytes = rest.num_rows, rest.nbytes
+        if sink.tell() >= self.limits.file_bytes:
+            self._finish_file()
+
+    def _open_file(self) -> tuple[pq.ParquetWriter, pa.NativeFile]:
+        if self._writer is None or self._sink is None:
+            fd, path = tempfile.mkstemp(prefix="lake-", suffix=".parquet")
+            os.close(fd)
+            self._path = Path(path)
+            self._sink = pa.OSFile(path, "wb")
+            self._writer = pq.ParquetWriter(self._sink, self.schema, **WRITER_OPTIONS)
+        return self._writer, self._sink
+
+    def _close_file(self) -> None:
+        writer, sink = self._writer, self._sink
+        self._writer = self._sink = None
+        try:
+            if writer is not None:
+                writer.close()
+        finally:
+            if sink is not None:
+                sink.close()
+
+    def _discard_file(self) -> None:
+        if self._path is not None:
+            self._path.unlink(missing_ok=True)
+        self._path, self._file_rows = None, 0
+
+    def _finish_file(self) -> None:
+        path, rows = self._path, self._file_rows
+        try:
+            self._close_file()
+            assert path is not None
+            self._on_file(path, rows)
+        finally:
+            self._discard_file()
