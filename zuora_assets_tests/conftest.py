@@ -62,3 +62,15 @@ def moto(moto_server):
     yield moto_server
     moto_server.set_iam_enforcement(False)
     moto_server.reset()
+
+
+@pytest.fixture(scope="session")
+def live_sim():
+    """A small simulated tenant whose history ends now (wall clock), shared by the pipeline tests.
+
+    Tests that change its data or faults must use their own simulator instead.
+    """
+    from zuora_assets.sim import SimConfig, Simulator
+
+    with Simulator(SimConfig(seed=11, accounts=60, days=30)) as sim:
+        yield sim

@@ -1,0 +1,96 @@
+"""Command line: `python -m zuora_assets {demo,dev,check,iam-policy}`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def _start_simulator(args):
+    from zuora_assets.sim import SimConfig, Simulator
+
+    sim = Simulator(SimConfig(seed=args.seed, accounts=args.accounts))
+    sim.start()
+    return sim
+
+
+def cmd_demo(args) -> int:
+    from zuora_assets.defs.demo import run_demo
+
+    sim = _start_simulator(args)
+    try:
+        run_demo(Path(args.home).resolve(), simulator_url=sim.base_url, days=args.days)
+    finally:
+        sim.stop()
+    return 0
+
+
+def cmd_dev(args) -> int:
+    """The Dagster UI (webserver + daemon) on the embedded default, with a simulator for all runs."""
+    sim = _start_simulator(args) if not os.environ.get("ZUORA_CLIENT_ID") else None
+    env = dict(os.environ)
+    if sim is not None:
+        env["ZUORA_SIMULATOR_URL"] = sim.base_url
+        print(f"EMBEDDED DEFAULT: Zuora simulator at {sim.base_url}", flush=True)
+    home = Path(env.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
+    home.mkdir(parents=True, exist_ok=True)
+    instance_yaml = home / "dagster.yaml"
+    if not instance_yaml.exists():
+        instance_yaml.write_text(Path("dagster.yaml").read_text())
+    try:
+        return subprocess.call(
+            [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.port)],
+            env=env,
+        )
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if sim is not None:
+            sim.stop()
+
+
+def cmd_check(args) -> int:
+    from zuora_assets.defs.connection_check import main_check
+
+    return main_check(os.environ)
+
+
+def cmd_iam_policy(args) -> int:
+    from zuora_assets.iam import main_iam_policy
+
+    return main_iam_policy(os.environ)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m zuora_assets", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    for name, fn, help_ in (
+        ("demo", cmd_demo, "run the main job on the embedded default and show what landed"),
+        ("dev", cmd_dev, "open the Dagster UI (webserver and daemon) on the embedded default"),
+        ("check", cmd_check, "test the connection: Zuora, STS, S3, Glue and Athena permissions"),
+        ("iam-policy", cmd_iam_policy, "print the IAM permissions and trust policies for your settings"),
+    ):
+        s = sub.add_parser(name, help=help_)
+        s.set_defaults(fn=fn)
+        if name in ("demo", "dev"):
+            s.add_argument("--seed", type=int, default=7, help="simulator seed")
+            s.add_argument("--accounts", type=int, default=40, help="simulated tenant size")
+        if name == "demo":
+            s.add_argument("--days", type=int, default=7, help="how many days (partitions) to sync")
+            s.add_argument("--home", default=os.environ.get("ZUORA_ATHENA_HOME", ".lake"), help="local lake folder")
+        if name == "dev":
+            s.add_argument("--host", default="127.0.0.1")
+            s.add_argument("--port", type=int, default=3000)
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

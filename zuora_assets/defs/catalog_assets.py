@@ -1,0 +1,95 @@
+"""`athena/<model>` assets: keep each model's table and `<model>_current` view in step with its files.
+
+In AWS the table lives in the Glue Data Catalog (Athena finds partitions by projection); in the
+embedded default the same table and view live in a DuckDB file beside the local lake.
+"""
+
+
+import dagster as dg
+import pyarrow as pa
+
+from zuora_assets.defs.partitions import daily, start_date
+from zuora_assets.defs.resources import CatalogResource, LakeResource
+from zuora_assets.lake.readers import partition_dataset
+from zuora_assets.zuora.catalog import DELETED_COLUMN, MODELS, TRANSFERRED_AT_COLUMN, ZuoraModel
+
+CODE_VERSION = "1"
+VIEW_KEY = "id"
+VIEW_ORDER = ("updated_date", TRANSFERRED_AT_COLUMN)
+
+
+def declared_file_schema(model: ZuoraModel) -> pa.Schema:
+    """The columns a model's files have when nothing is known from the lake yet."""
+    return model.arrow_schema().append(pa.field(TRANSFERRED_AT_COLUMN, pa.timestamp("ms")))
+
+
+def lake_schema(lake: LakeResource, model: ZuoraModel, dts: list[str] | None) -> pa.Schema:
+    """The unified schema of the model's files in these partitions (all partitions when None)."""
+    dataset = partition_dataset(lake.storage(), lake.folder(), model.name, dts)
+    schema = pa.schema([f for f in dataset.schema if f.name != "dt"])
+    return schema if len(schema) else declared_file_schema(model)
+
+
+def sync_model(
+    context, model: ZuoraModel, lake: LakeResource, catalog: CatalogResource, dts: list[str]
+) -> dict:
+    schema = lake_schema(lake, model, dts)
+    view = {"key": VIEW_KEY, "order_by": VIEW_ORDER, "deleted": DELETED_COLUMN}
+    settings = catalog.settings.load()
+    with catalog.glue() as glue:
+        if glue is not None:
+            glue.ensure_database()
+            sync = glue.sync_table(
+                model.name,
+                schema,
+                location=catalog.location(lake.folder(), model.name),
+                first_day=start_date(),
+                register_partitions=dts if settings.aws.glue_partitions else None,
+            )
+            view_action = glue.sync_current_view(model.name, schema, **view)
+            where = f"Glue database {settings.aws.schema}"
+        else:
+            with catalog.duckdb() as duck:
+                sync = duck.sync_table(model.name, schema, lake.folder())
+                view_action = duck.sync_current_view(model.name, schema, **view)
+            where = f"DuckDB catalog {settings.local_dir}"
+    context.log.info(
+        f"{model.name}: table {sync.action} in {where}"
+        + (f", added columns {sync.added_columns}" if sync.added_columns else "")
+        + (f", widened {sync.widened_columns}" if sync.widened_columns else "")
+        + f"; view {model.name}_current {view_action}"
+    )
+    return {
+        "table_action": sync.action,
+        "view_action": view_action,
+        "added_columns": dg.MetadataValue.json(list(sync.added_columns)),
+        "widened_columns": dg.MetadataValue.json(list(sync.widened_columns)),
+        "partitions_registered": len(sync.partitions_registered or []),
+        "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(f.name, str(f.type)) for f in schema]),
+        "dagster/table_name": f"{where.split()[-1]}.{model.name}",
+    }
+
+
+def athena_asset(model: ZuoraModel) -> dg.AssetsDefinition:
+    """The `athena/<model>` asset of one catalog model."""
+
+    @dg.asset(
+        key=["athena", model.name],
+        description=f"Athena table `{model.name}` over the lake files of zuora/{model.name}, "
+        f"and the view `{model.name}_current` (latest version per id, deletes removed).",
+        deps=[dg.AssetKey(["zuora", model.name])],
+        group_name="athena",
+        kinds={"athena", "glue"},
+        owners=["team:data-platform"],
+        code_version=CODE_VERSION,
+        partitions_def=daily,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        pool="catalog",
+    )
+    def _asset(context: dg.AssetExecutionContext, lake: LakeResource, catalog: CatalogResource):
+        return dg.MaterializeResult(metadata=sync_model(context, model, lake, catalog, list(context.partition_keys)))
+
+    return _asset
+
+
+athena_assets = [athena_asset(m) for m in MODELS.values()]

@@ -1,0 +1,233 @@
+"""Dagster resources: the settings (fed by environment variables), the Zuora source, the lake, the catalog."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import dagster as dg
+from pydantic import PrivateAttr
+
+from zuora_assets.athena.duckdb_catalog import DuckDBCatalog
+from zuora_assets.athena.glue import GlueCatalog
+from zuora_assets.aws import AwsClients, aws_session
+from zuora_assets.lake.storage import LocalStorage, S3Storage, Storage
+from zuora_assets.settings import AwsSettings, Settings
+from zuora_assets.zuora.client import ZuoraClient
+from zuora_assets.zuora.extract import Extractor
+
+# Every setting is one environment variable; the resource field is its lower-case name.
+SETTING_ENV_VARS = (
+    "ZUORA_ENVIRONMENT",
+    "ZUORA_BASE_URL",
+    "ZUORA_CLIENT_ID",
+    "ZUORA_CLIENT_SECRET",
+    "ZUORA_ENTITY_ID",
+    "ZUORA_START_DATE",
+    "ZUORA_ATHENA_HOME",
+    "AWS_BUCKET",
+    "AWS_BUCKET_REGION",
+    "AWS_FOLDER",
+    "AWS_SCHEMA",
+    "AWS_DATABASE",
+    "AWS_WORKGROUP",
+    "AWS_QUERY_RESULTS_LOCATION",
+    "AWS_REGION",
+    "AWS_AUTH_MODE",
+    "AWS_ROLE_ARN",
+    "AWS_EXTERNAL_ID",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_KMS_KEY_ID",
+    "AWS_ENDPOINT_URL",
+    "AWS_GLUE_PARTITIONS",
+)
+
+# The simulator's address in the embedded default (set by `python -m zuora_assets demo|dev` and tests).
+SIMULATOR_URL_ENV = "ZUORA_SIMULATOR_URL"
+SIMULATOR_CLIENT_ID = "sim-client-id"
+SIMULATOR_CLIENT_SECRET = "sim-client-secret"
+CATALOG_FILE = "catalog.duckdb"
+LOCAL_FOLDER = "zuora"  # the lake folder inside ZUORA_ATHENA_HOME
+
+
+class SettingsResource(dg.ConfigurableResource):
+    """The connector's settings. Each field is fed by the environment variable of the same name in
+    upper case, so the UI shows variable names, never values; `load()` validates them all."""
+
+    zuora_environment: str | None = None
+    zuora_base_url: str | None = None
+    zuora_client_id: str | None = None
+    zuora_client_secret: str | None = None
+    zuora_entity_id: str | None = None
+    zuora_start_date: str | None = None
+    zuora_athena_home: str | None = None
+    aws_bucket: str | None = None
+    aws_bucket_region: str | None = None
+    aws_folder: str | None = None
+    aws_schema: str | None = None
+    aws_database: str | None = None
+    aws_workgroup: str | None = None
+    aws_query_results_location: str | None = None
+    aws_region: str | None = None
+    aws_auth_mode: str | None = None
+    aws_role_arn: str | None = None
+    aws_external_id: str | None = None
+    aws_role_session_name: str | None = None
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
+    aws_session_token: str | None = None
+    aws_kms_key_id: str | None = None
+    aws_endpoint_url: str | None = None
+    aws_glue_partitions: str | None = None
+
+    def load(self) -> Settings:
+        values = {name: getattr(self, name.lower()) for name in SETTING_ENV_VARS}
+        return Settings.from_env({k: v for k, v in values.items() if v is not None})
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> SettingsResource:
+        """Bind each field to its environment variable when the variable is set at load time."""
+        return cls(**{name.lower(): dg.EnvVar(name) for name in SETTING_ENV_VARS if environ.get(name)})
+
+
+@functools.cache
+def aws_clients(aws: AwsSettings) -> AwsClients:
+    """One AWS session per process (a run step), clients per service and region."""
+    return AwsClients(aws_session(aws), aws)
+
+
+def describe_mode(settings: Settings, simulator_url: str | None) -> str:
+    """One loud line that says where data comes from and where it goes."""
+    if settings.zuora is None:
+        source = f"EMBEDDED DEFAULT source: the local Zuora simulator at {simulator_url or '(started per run)'}"
+    else:
+        source = f"source: Zuora tenant at {settings.zuora.base_url}"
+    if settings.aws is None:
+        target = (
+            f"EMBEDDED DEFAULT destination: local lake {settings.local_dir} "
+            f"with the DuckDB catalog {settings.local_dir / CATALOG_FILE}"
+        )
+    else:
+        target = f"destination: s3://{settings.aws.bucket}/{settings.aws.folder}/ with Glue database {settings.aws.schema}"
+    return f"{source}; {target}"
+
+
+class ZuoraSource(dg.ConfigurableResource):
+    """The Zuora tenant (or the embedded simulator) and how to extract from it."""
+
+    settings: SettingsResource
+    simulator_url: str | None = None
+    max_jobs_in_flight: int = 4
+    lag_seconds: int = 900
+    lookback_seconds: int = 3600
+
+    @classmethod
+    def from_environment(cls, settings: SettingsResource, environ: Mapping[str, str] = os.environ):
+        kwargs = {}
+        if environ.get(SIMULATOR_URL_ENV):
+            kwargs["simulator_url"] = dg.EnvVar(SIMULATOR_URL_ENV)
+        for name in ("lag_seconds", "lookback_seconds", "max_jobs_in_flight"):
+            env = f"ZUORA_{name.upper()}"
+            if environ.get(env):
+                kwargs[name] = dg.EnvVar.int(env)
+        return cls(settings=settings, **kwargs)
+
+    @contextlib.contextmanager
+    def client(self) -> Iterator[ZuoraClient]:
+        settings = self.settings.load()
+        with self._simulator_url(settings) as sim_url:
+            if settings.zuora is None:
+                client = ZuoraClient(SIMULATOR_CLIENT_ID, SIMULATOR_CLIENT_SECRET, base_url=sim_url)
+            else:
+                z = settings.zuora
+                client = ZuoraClient(
+                    z.client_id,
+                    z.client_secret.reveal(),
+                    base_url=z.base_url,
+                    entity_id=z.entity_id,
+                )
+            try:
+                yield client
+            finally:
+                client.close()
+
+    def extractor(self, client: ZuoraClient, logger, on_progress=None) -> Extractor:
+        return Extractor(client, max_jobs_in_flight=self.max_jobs_in_flight, logger=logger, on_progress=on_progress)
+
+    @contextlib.contextmanager
+    def _simulator_url(self, settings: Settings) -> Iterator[str | None]:
+        if settings.zuora is not None:
+            yield None
+        elif self.simulator_url:
+            yield self.simulator_url
+        else:
+            # No simulator running: serve one for this step only (deterministic for the day).
+            from zuora_assets.sim import SimConfig, Simulator
+
+            with Simulator(SimConfig()) as sim:
+                yield sim.base_url
+
+
+def lake_storage(settings: Settings) -> Storage:
+    """The lake of these settings: S3 when `AWS_BUCKET` is set, else the local lake folder."""
+    if settings.aws is None:
+        settings.local_dir.mkdir(parents=True, exist_ok=True)
+        return LocalStorage(settings.local_dir)
+    aws = settings.aws
+    sse = "aws:kms" if aws.kms_key_id else "AES256"
+    return S3Storage(aws_clients(aws).s3, aws.bucket, sse=sse, kms_key_id=aws.kms_key_id)
+
+
+def lake_folder(settings: Settings) -> str:
+    return settings.aws.folder if settings.aws else LOCAL_FOLDER
+
+
+class LakeResource(dg.ConfigurableResource):
+    """Where the Parquet files live: S3 (`AWS_BUCKET`) or the local lake folder."""
+
+    settings: SettingsResource
+    _storage: Storage | None = PrivateAttr(default=None)
+
+    def storage(self) -> Storage:
+        if self._storage is None:
+            self._storage = lake_storage(self.settings.load())
+        return self._storage
+
+    def folder(self) -> str:
+        return lake_folder(self.settings.load())
+
+
+class CatalogResource(dg.ConfigurableResource):
+    """Where the tables live: the Glue Data Catalog (Athena) or the embedded DuckDB file."""
+
+    settings: SettingsResource
+
+    def location(self, folder: str, model: str) -> str:
+        aws = self.settings.load().aws
+        return f"s3://{aws.bucket}/{folder}/{model}/" if folder else f"s3://{aws.bucket}/{model}/"
+
+    @contextlib.contextmanager
+    def glue(self) -> Iterator[GlueCatalog | None]:
+        settings = self.settings.load()
+        if settings.aws is None:
+            yield None
+        else:
+            yield GlueCatalog(aws_clients(settings.aws).glue, settings.aws.schema)
+
+    def duckdb(self) -> DuckDBCatalog:
+        return duckdb_catalog(self.settings.load())
+
+
+def duckdb_path(settings: Settings) -> Path:
+    return settings.local_dir / CATALOG_FILE
+
+
+def duckdb_catalog(settings: Settings) -> DuckDBCatalog:
+    """The embedded catalog: tables and views in the default schema of a DuckDB file beside the lake."""
+    return DuckDBCatalog(duckdb_path(settings), settings.local_dir, schema="main")
