@@ -9,14 +9,13 @@ import dagster as dg
 
 from zuora_assets.defs.assets import zuora_assets
 from zuora_assets.defs.catalog_assets import athena_assets
+from zuora_assets.defs.connection_check import test_connection
 from zuora_assets.defs.io_manager import LakeIOManager
-from zuora_assets.defs.partitions import daily
 from zuora_assets.defs.resources import CatalogResource, LakeResource, SettingsResource, ZuoraSource
 
 sync_job = dg.define_asset_job(
     "zuora_sync",
     selection=dg.AssetSelection.groups("zuora", "athena"),
-    partitions_def=daily,
     description="Extract every model for the selected days and keep its Athena table in sync.",
 )
 
@@ -37,7 +36,7 @@ def build_resources(environ: Mapping[str, str] = os.environ) -> dict:
 def build_definitions(environ: Mapping[str, str] = os.environ) -> dg.Definitions:
     return dg.Definitions(
         assets=[*zuora_assets, *athena_assets],
-        jobs=[sync_job],
+        jobs=[sync_job, test_connection],
         resources=build_resources(environ),
     )
 

@@ -140,38 +140,31 @@ class ZuoraSource(dg.ConfigurableResource):
 
     @contextlib.contextmanager
     def client(self) -> Iterator[ZuoraClient]:
-        settings = self.settings.load()
-        with self._simulator_url(settings) as sim_url:
-            if settings.zuora is None:
-                client = ZuoraClient(SIMULATOR_CLIENT_ID, SIMULATOR_CLIENT_SECRET, base_url=sim_url)
-            else:
-                z = settings.zuora
-                client = ZuoraClient(
-                    z.client_id,
-                    z.client_secret.reveal(),
-                    base_url=z.base_url,
-                    entity_id=z.entity_id,
-                )
-            try:
-                yield client
-            finally:
-                client.close()
+        with zuora_client(self.settings.load(), self.simulator_url) as client:
+            yield client
 
     def extractor(self, client: ZuoraClient, logger, on_progress=None) -> Extractor:
         return Extractor(client, max_jobs_in_flight=self.max_jobs_in_flight, logger=logger, on_progress=on_progress)
 
-    @contextlib.contextmanager
-    def _simulator_url(self, settings: Settings) -> Iterator[str | None]:
-        if settings.zuora is not None:
-            yield None
-        elif self.simulator_url:
-            yield self.simulator_url
-        else:
-            # No simulator running: serve one for this step only (deterministic for the day).
-            from zuora_assets.sim import SimConfig, Simulator
 
-            with Simulator(SimConfig()) as sim:
-                yield sim.base_url
+@contextlib.contextmanager
+def zuora_client(settings: Settings, simulator_url: str | None) -> Iterator[ZuoraClient]:
+    """A client of the configured tenant, or of the simulator in the embedded default.
+
+    With no simulator running (no `ZUORA_SIMULATOR_URL`), one is served for the life of the client.
+    """
+    with contextlib.ExitStack() as stack:
+        if settings.zuora is not None:
+            z = settings.zuora
+            client = ZuoraClient(z.client_id, z.client_secret.reveal(), base_url=z.base_url, entity_id=z.entity_id)
+        else:
+            if not simulator_url:
+                from zuora_assets.sim import SimConfig, Simulator
+
+                simulator_url = stack.enter_context(Simulator(SimConfig())).base_url
+            client = ZuoraClient(SIMULATOR_CLIENT_ID, SIMULATOR_CLIENT_SECRET, base_url=simulator_url)
+        stack.callback(client.close)
+        yield client
 
 
 def lake_storage(settings: Settings) -> Storage:

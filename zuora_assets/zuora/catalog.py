@@ -96,7 +96,10 @@ class ZuoraModel:
         raise KeyError(f"model {self.name}: no field {name!r}")
 
     def arrow_schema(self, fields: tuple[Field, ...] | None = None) -> pa.Schema:
-        """Columns of the exported table: the fields, snake_cased, then `_deleted` and `_transferred_at`."""
+        """Columns an extraction yields: the fields, snake_cased, then `_deleted`.
+
+        The lake adds `_transferred_at` when it writes a transfer, so the files (and tables) end with it.
+        """
         fields = self.fields if fields is None else fields
         seen: dict[str, str] = {}
         columns = []
@@ -108,7 +111,6 @@ class ZuoraModel:
             seen[f.column] = f.name
             columns.append(pa.field(f.column, f.arrow_type))
         columns.append(pa.field(DELETED_COLUMN, pa.bool_()))
-        columns.append(pa.field(TRANSFERRED_AT_COLUMN, pa.timestamp("ms")))
         return pa.schema(columns)
 
 
