@@ -1,0 +1,213 @@
+"""AQuA stateless export jobs: submit, poll until done, and classify every failure.
+
+`AquaJobs.run(queries)` submits one job (at most 50 queries), holding one of a fixed number of
+in-flight slots from submission until the job ends, polls it with growing intervals, and returns one
+outcome per query: `BatchResult` (files to download) or `Failure` with a `kind` saying what the
+caller should do: `transient` (resubmit), `too_large` (split the window), `field` (drop the named
+field and resubmit) or `permanent` (stop the model). A rejection at submit time (HTTP 200 with an
+`errorCode`) raises `JobRejected` carrying the same classification.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from zuora_assets.zuora.client import ZuoraClient
+from zuora_assets.zuora.errors import ZuoraJobError, ZuoraRequestError
+from zuora_assets.zuora.retry import full_jitter
+from zuora_assets.zuora.zoql import ExportQuery, job_request
+
+TRANSIENT, TOO_LARGE, FIELD, PERMANENT, BUSY = "transient", "too_large", "field", "permanent", "busy"
+
+# AQuA error codes (reference/zuora_api.md section 3.3) and what they mean for us.
+_CODE_KINDS = {
+    "90006": TRANSIENT, "90007": TRANSIENT, "90008": TRANSIENT, "90010": TRANSIENT, "90022": TRANSIENT,
+    "90027": TOO_LARGE, "90029": TOO_LARGE,
+    "90028": BUSY,
+}
+_PERMANENT_ADVICE = {
+    "90009": "the OAuth client's user is not authorized for AQuA exports: grant it the API and "
+             "'Enable DataSource Exports Reporting' permissions",
+    "90012": "the query asked for deleted records without forceExport: this is a bug in zuora-athena, report it",
+    "90017": "this object does not export deleted records: mark the model exports_deletes=False in the catalog",
+    "90018": "the OAuth client's user has no permission on this object: grant it, or remove the model",
+    "90019": "Zuora does not recognize the partner id: stateless jobs send none, report this as a bug",
+}
+_TRANSIENT_WORDS = ("temporarily unavailable", "service unavailable", "internal server error", "try again",
+                    "link_30000007")
+_TOO_LARGE_WORDS = ("max-object-size", "maximum processing time", "timeout", "timed out")
+_NO_FIELD = re.compile(r"no field named\s+['\"]?([A-Za-z0-9_.]+)", re.IGNORECASE)
+_QUERY_OBJECT = re.compile(r"\bfrom\s+([A-Za-z0-9_]+)", re.IGNORECASE)
+_CODE = re.compile(r"\b(9\d{4})\b")
+_DONE, _FAILED = {"completed"}, {"aborted", "error", "cancelled", "canceled", "failed"}
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a query failed and what to do: `kind` is transient, too_large, field, permanent or busy."""
+
+    kind: str
+    message: str
+    code: str | None = None
+    field: str | None = None  # the rejected field, for kind == "field"
+    object: str | None = None  # the Zuora object named by the error, when it names one
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """A completed query: the files holding its rows and how many rows Zuora counted."""
+
+    query: ExportQuery
+    job_id: str
+    file_ids: tuple[str, ...]
+    record_count: int
+
+
+class JobRejected(Exception):
+    """Zuora refused to create the job (HTTP 200 with an errorCode); `failure` says why."""
+
+    def __init__(self, failure: Failure):
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+def classify(code: str | None, message: str) -> Failure:
+    """The failure kind of an AQuA error code and/or message."""
+    message = message or ""
+    code = code or (m.group(1) if (m := _CODE.search(message)) else None)
+    obj = m.group(1) if (m := _QUERY_OBJECT.search(message)) else None
+    if m := _NO_FIELD.search(message):
+        return Failure(FIELD, message, code, field=m.group(1).rsplit(".", 1)[-1], object=obj)
+    if code in _CODE_KINDS:
+        return Failure(_CODE_KINDS[code], message, code, object=obj)
+    if code in _PERMANENT_ADVICE:
+        return Failure(PERMANENT, f"{message} ({_PERMANENT_ADVICE[code]})", code, object=obj)
+    lowered = message.lower()
+    if any(w in lowered for w in _TOO_LARGE_WORDS):
+        return Failure(TOO_LARGE, message, code, object=obj)
+    if any(w in lowered for w in _TRANSIENT_WORDS):
+        return Failure(TRANSIENT, message, code, object=obj)
+    return Failure(PERMANENT, f"{message or 'no message'} (an AQuA error zuora-athena does not know: check the "
+                   "model's fields and the tenant's settings, or ask Zuora support)", code, object=obj)
+
+
+def _record_count(value: Any) -> int:
+    try:
+        return int(str(value).strip() or 0)
+    except ValueError:
+        return -1
+
+
+def _outcome(query: ExportQuery, job: dict[str, Any], batch: dict[str, Any]) -> BatchResult | Failure:
+    status = str(batch.get("status", "")).lower()
+    if status == "completed":
+        segments = batch.get("segments") or []
+        file_ids = tuple(str(s) for s in segments) if segments else (str(batch.get("fileId") or ""),)
+        return BatchResult(query, str(job["id"]), tuple(f for f in file_ids if f),
+                           _record_count(batch.get("recordCount")))
+    if status == "deleted_notallowed":
+        return classify("90017", f"Zuora object {query.model.object} does not export deleted records")
+    message = str(batch.get("message") or job.get("message") or f"batch status {status or 'unknown'}")
+    return classify(job.get("errorCode"), message)
+
+
+@dataclass
+class AquaJobs:
+    """Runs AQuA jobs for one client with at most `max_in_flight` of them submitted and unfinished."""
+
+    client: ZuoraClient
+    max_in_flight: int = 4
+    poll_initial: float = 1.0
+    poll_max: float = 30.0
+    job_timeout: float = 3.5 * 3600
+    busy_attempts: int = 8
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger(__name__))
+    clock: Callable[[], float] = time.monotonic
+
+    def __post_init__(self) -> None:
+        if self.max_in_flight < 1:
+            raise ValueError(f"max_jobs_in_flight must be at least 1, got {self.max_in_flight}")
+        self._slots = threading.BoundedSemaphore(self.max_in_flight)
+        self._count = 0
+        self._count_lock = threading.Lock()
+
+    def run(self, queries: Sequence[ExportQuery]) -> dict[str, BatchResult | Failure]:
+        """Run one job of `queries` to its end; the outcome of each query by query name."""
+        attempt = 0
+        while True:
+            attempt += 1
+            with self._slots:
+                try:
+                    job_id = self._submit(queries)
+                except JobRejected as rejected:
+                    if rejected.failure.kind != BUSY or attempt >= self.busy_attempts:
+                        raise
+                else:
+                    return self._outcomes(self._wait(job_id, queries), queries)
+            wait = full_jitter(attempt, self.poll_max, 600.0)
+            self.logger.warning("Zuora has too many AQuA jobs running (90028); resubmitting in %.0f s", wait)
+            self.client.sleep(wait)
+
+    def _job_name(self) -> str:
+        with self._count_lock:
+            self._count += 1
+            return f"zuora-athena-{self._count}"
+
+    def _submit(self, queries: Sequence[ExportQuery]) -> str:
+        try:
+            resp = self.client.post("/v1/batch-query/", json=job_request(self._job_name(), queries))
+        except ZuoraRequestError as exc:
+            if exc.status is None or exc.status == 200:
+                raise JobRejected(classify(exc.code, str(exc))) from None
+            raise
+        job = resp.json()
+        if not job.get("id"):
+            raise JobRejected(classify(job.get("errorCode"), str(job.get("message") or job)))
+        self.logger.info("AQuA job %s submitted: %s", job["id"], ", ".join(q.name for q in queries))
+        return str(job["id"])
+
+    def _wait(self, job_id: str, queries: Sequence[ExportQuery]) -> dict[str, Any]:
+        """Poll the job until it ends; on the wall-clock timeout cancel it and report it as too large."""
+        started, slept, delay = self.clock(), 0.0, self.poll_initial
+        while True:
+            self.client.sleep(delay)
+            slept += delay
+            job = self.client.get(f"/v1/batch-query/jobs/{job_id}").json()
+            status = str(job.get("status", "")).lower()
+            if status in _DONE or status in _FAILED:
+                self.logger.info("AQuA job %s ended: %s", job_id, status)
+                return job
+            if max(self.clock() - started, slept) > self.job_timeout:
+                self._cancel(job_id)
+                message = f"AQuA job {job_id} did not finish within {self.job_timeout:.0f} s (timeout)"
+                return {"id": job_id, "status": "aborted", "message": message,
+                        "batches": [{"name": q.name, "status": "aborted", "message": message} for q in queries]}
+            delay = min(delay * 1.5, self.poll_max) if delay > 0 else 0.0
+
+    def _cancel(self, job_id: str) -> None:
+        try:
+            self.client.delete(f"/v1/batch-query/jobs/{job_id}")
+        except ZuoraRequestError as exc:
+            self.logger.warning("could not cancel AQuA job %s: %s", job_id, exc)
+
+    def _outcomes(self, job: dict[str, Any], queries: Sequence[ExportQuery]) -> dict[str, BatchResult | Failure]:
+        batches = {str(b.get("name")): b for b in job.get("batches") or []}
+        outcomes: dict[str, BatchResult | Failure] = {}
+        for q in queries:
+            batch = batches.get(q.name)
+            if batch is None:
+                outcomes[q.name] = Failure(PERMANENT, f"AQuA job {job.get('id')} has no batch for query {q.name}")
+            else:
+                outcomes[q.name] = _outcome(q, job, batch)
+        return outcomes
+
+
+def raise_permanent(failure: Failure, place: str, job_id: str | None = None) -> None:
+    """Raise the error that stops a model for a permanent failure."""
+    raise ZuoraJobError(f"{place}: the AQuA export failed: {failure.message}", code=failure.code, job_id=job_id)

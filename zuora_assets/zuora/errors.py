@@ -1,0 +1,49 @@
+"""The errors raised by the Zuora client and extraction, one class per thing the user must do about it."""
+
+from __future__ import annotations
+
+
+class ZuoraError(Exception):
+    """Base class of every error raised by `zuora_assets.zuora`."""
+
+
+class ZuoraConfigError(ZuoraError):
+    """A setting is wrong (environment, base URL, credentials, permissions): fix the configuration."""
+
+
+class ZuoraAuthError(ZuoraConfigError):
+    """Zuora rejected the OAuth client credentials or the token they gave."""
+
+
+class ZuoraPermissionError(ZuoraConfigError):
+    """The OAuth client's user lacks a permission or feature needed to export a model."""
+
+
+class ZuoraRequestError(ZuoraError):
+    """An HTTP request to Zuora failed with a status or body that retrying cannot fix."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class ZuoraTransientError(ZuoraRequestError):
+    """A request kept failing with retryable errors (429, 5xx, cut connections) until attempts ran out."""
+
+
+class ZuoraFileTooLargeError(ZuoraRequestError):
+    """A result file is over Zuora's download limit (HTTP 403 `max-object-size`): query a smaller window."""
+
+
+class ZuoraJobError(ZuoraError):
+    """An AQuA export job failed in a way that stops the model (after retries, where retrying makes sense)."""
+
+    def __init__(self, message: str, *, code: str | None = None, job_id: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.job_id = job_id
+
+
+class ZuoraDataError(ZuoraError):
+    """A result file cannot be trusted: malformed CSV, a bad value, or a row count that does not match."""

@@ -1,0 +1,342 @@
+"""Extraction end to end against the simulator over real HTTP: every model equals the truth, and faults.
+
+Each fault test checks survival and that the final data equals `sim.truth()` for the window.
+Sleeps are recorded by a fake `sleep`, so backoff and polling cost no wall time.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from zuora_assets.sim import SimConfig, Simulator
+from zuora_assets.zuora.aqua import AquaJobs
+from zuora_assets.zuora.catalog import MODELS, model
+from zuora_assets.zuora.client import ZuoraClient, ZuoraDataError, ZuoraTransientError
+from zuora_assets.zuora.extract import Extraction, Extractor
+from zuora_assets.zuora.zoql import ExportQuery, Window, select
+
+NOW = datetime(2026, 11, 20, tzinfo=UTC)
+START = NOW - timedelta(days=3)
+CONFIG = dict(seed=7, accounts=40, days=30, now=NOW, clock_follows_wall=False, token_expires_in=3599,
+              polls_to_complete=1, max_concurrent_jobs=50, custom_fields={"Account": [("Region__c", "text")]})
+
+
+@pytest.fixture(scope="module")
+def shared_sim():
+    with Simulator(SimConfig(**CONFIG)) as sim:
+        yield sim
+
+
+@pytest.fixture
+def sim(shared_sim):
+    """The module's simulator, reset to its generated state (no faults, drift, bursts or log)."""
+    shared_sim.reset()
+    yield shared_sim
+    shared_sim.reset()
+
+
+class Harness:
+    """A client and extractor for a simulator, with recorded sleeps."""
+
+    def __init__(self, sim: Simulator, **extractor_kw):
+        self.sim = sim
+        self.sleeps: list[float] = []
+        self.client = ZuoraClient(sim.config.client_id, sim.config.client_secret, base_url=sim.base_url,
+                                  sleep=self.sleeps.append, max_attempts=6)
+        self.extractor = Extractor(self.client, poll_initial=0.0, **extractor_kw)
+
+    def table(self, extraction: Extraction) -> pa.Table:
+        batches = list(extraction.batches)
+        assert all(b.schema == extraction.schema for b in batches)
+        _assert_updated_date_order(batches)
+        return pa.Table.from_batches(batches, extraction.schema).sort_by("id")
+
+    def extract(self, name: str, start: datetime = START, end: datetime = NOW) -> pa.Table:
+        return self.table(self.extractor.extract(model(name), start, end))
+
+    def requests(self, method: str, pattern: str) -> list[dict]:
+        return [r for r in self.sim.requests() if r["method"] == method and pattern in r["path"]]
+
+
+def _assert_updated_date_order(batches: list[pa.RecordBatch]) -> None:
+    if batches:
+        column = pa.chunked_array([b.column("updated_date") for b in batches]).combine_chunks()
+        assert not pc.any(pc.less(column[1:], column[:-1])).as_py(), "batches are not in updated_date order"
+
+
+def assert_truth(sim: Simulator, name: str, got: pa.Table, start: datetime = START, end: datetime = NOW) -> None:
+    truth = sim.truth(name, start, end)
+    if got.schema != truth.schema:
+        truth = truth.select(got.schema.names) if set(got.schema.names) <= set(truth.schema.names) else truth
+    assert got.schema == truth.schema
+    assert got.num_rows == truth.num_rows, f"{name}: {got.num_rows} rows, truth has {truth.num_rows}"
+    for column in truth.column_names:
+        assert got.column(column).equals(truth.column(column)), f"{name}: column {column} differs from truth"
+
+
+# -- every model --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def all_models(shared_sim):
+    shared_sim.reset()
+    h = Harness(shared_sim)
+    extractions = h.extractor.extract_many(list(MODELS.values()), START, NOW)
+    tables = {name: h.table(e) for name, e in extractions.items()}
+    submits = len(h.requests("POST", "/v1/batch-query"))
+    return tables, submits, {name: e.row_count for name, e in extractions.items()}
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_model_equals_truth(shared_sim, all_models, name):
+    tables, _, row_counts = all_models
+    assert_truth(shared_sim, name, tables[name])
+    assert row_counts[name] == tables[name].num_rows
+
+
+def test_all_models_in_one_job_with_rows_and_tombstones(all_models):
+    tables, submits, _ = all_models
+    assert submits == 1
+    assert sum(t.num_rows for t in tables.values()) > 300
+    assert sum(pc.sum(t.column("_deleted")).as_py() or 0 for t in tables.values()) > 0
+    assert "region__c" in tables["account"].column_names
+
+
+# -- HTTP faults --------------------------------------------------------------------------------------
+
+
+def test_429_storm_honours_retry_after_with_bounded_attempts(sim):
+    sim.add_fault({"fault": "http_429", "path": "^/v1/batch-query/jobs/", "times": 4, "retry_after": 9})
+    h = Harness(sim)
+    assert_truth(sim, "invoice", h.extract("invoice"))
+    assert sum(1 for s in h.sleeps if s >= 9) == 4
+
+    sim.add_fault({"fault": "http_429", "path": "^/v1/describe/Payment$", "times": None, "retry_after": 2})
+    with pytest.raises(ZuoraTransientError, match="GET /v1/describe/Payment: gave up after 6 attempts"):
+        Harness(sim).extract("payment")
+    assert len(h.requests("GET", "/v1/describe/Payment")) == 6
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        [{"fault": "http_5xx", "method": "POST", "path": "^/v1/batch-query/$", "times": 2, "status": 500}],
+        [{"fault": "http_5xx", "path": "^/v1/batch-query/jobs/", "times": 2, "status": 502, "body": "empty"}],
+        [{"fault": "http_5xx", "path": "^/v1/files/", "times": 2, "status": 503}],
+        [{"fault": "200_false", "path": "^/v1/batch-query/jobs/", "times": 2}],
+    ],
+    ids=["submit", "poll", "download", "200-false-poll"],
+)
+def test_5xx_on_submit_poll_and_download(sim, rules, caplog):
+    for rule in rules:
+        sim.add_fault(rule)
+    h = Harness(sim)
+    assert_truth(sim, "invoice_item", h.extract("invoice_item"))
+    assert [rule["fired"] for rule in sim.faults.list()] == [2]
+    assert [r.getMessage().split("; ")[-1][:13] for r in caplog.records if "; retry" in r.getMessage()] == [
+        "retry 2 of 6 ", "retry 3 of 6 "]
+
+
+def test_cut_download_is_retried_from_scratch(sim):
+    sim.add_fault({"fault": "cut_download", "after_bytes": 700, "times": 2})
+    h = Harness(sim)
+    assert_truth(sim, "invoice_item", h.extract("invoice_item"))
+    assert len(h.requests("GET", "/v1/files/")) == 3
+
+
+def test_result_file_gone_reruns_the_query(sim):
+    sim.add_fault({"fault": "file_gone", "times": 1})
+    h = Harness(sim)
+    assert_truth(sim, "contact", h.extract("contact"))
+    assert len(h.requests("POST", "/v1/batch-query")) == 2
+    assert [r["status"] for r in h.requests("GET", "/v1/files/")] == [404, 200]
+
+
+def test_token_expiry_during_polling():
+    with Simulator(SimConfig(**{**CONFIG, "polls_to_complete": 3, "accounts": 10})) as sim:
+        sim.add_fault({"fault": "token_expire", "path": "^/v1/batch-query/jobs/", "after_n_calls": 1})
+        h = Harness(sim)
+        assert_truth(sim, "account", h.extract("account"))
+        assert len(h.requests("POST", "/oauth/token")) == 2
+        assert [r["status"] for r in h.requests("GET", "/v1/batch-query/jobs/")].count(401) == 1
+
+
+# -- job faults ---------------------------------------------------------------------------------------
+
+
+def test_transient_job_failure_is_resubmitted(sim):
+    sim.add_fault({"fault": "job_fail_transient", "times": 2})
+    h = Harness(sim)
+    assert_truth(sim, "payment", h.extract("payment"))
+    assert len(h.requests("POST", "/v1/batch-query")) == 3
+
+
+def test_job_timeout_splits_the_window(sim):
+    sim.add_fault({"fault": "job_timeout", "code": 90027, "times": 1})
+    h = Harness(sim)
+    assert_truth(sim, "invoice", h.extract("invoice"))
+    assert len(h.requests("POST", "/v1/batch-query")) == 3
+
+
+def test_job_running_past_the_timeout_is_cancelled_and_the_window_split(sim):
+    sim.add_fault({"fault": "slow_job", "polls": 50, "times": 1})
+    h = Harness(sim)
+    h.extractor = Extractor(h.client, poll_initial=1.0, poll_max=1.0, job_timeout=10)
+    assert_truth(sim, "invoice", h.extract("invoice"))
+    assert len(h.requests("DELETE", "/v1/batch-query/jobs/")) == 1
+    assert len(h.requests("POST", "/v1/batch-query")) == 3
+
+
+def test_too_large_file_bisects_the_window(sim):
+    rows = sim.truth("invoice_item", START, NOW).num_rows
+    sim.add_fault({"fault": "too_large", "rows": rows // 3})
+    h = Harness(sim)
+    got = h.extract("invoice_item")
+    assert_truth(sim, "invoice_item", got)
+    assert len(h.requests("POST", "/v1/batch-query")) >= 5
+    assert any(r["status"] == 403 for r in h.requests("GET", "/v1/files/"))
+
+
+BURST_AT = NOW - timedelta(hours=5, seconds=17)
+
+
+def test_burst_in_one_second_is_bisected_then_paged_by_id(sim):
+    """A bill-run burst: 40k rows in one second (the 1M-row burst runs in benchmarks/bench_extract.py)."""
+    sim.add_burst("InvoiceItem", 40_000, BURST_AT)
+    sim.add_fault({"fault": "too_large", "rows": 12_000, "query": "InvoiceItem"})
+    start, end = NOW - timedelta(hours=8), NOW - timedelta(hours=4)
+    h = Harness(sim, page_size=20_000)
+    assert_truth(sim, "invoice_item", h.extract("invoice_item", start, end), start, end)
+    queries = [r["json"]["queries"][0]["query"] for r in h.requests("POST", "/v1/batch-query")]
+    second = "UpdatedDate >= '2026-11-19T18:59:43Z' and UpdatedDate < '2026-11-19T18:59:44Z'"
+    assert sum(1 for q in queries if " limit " not in q) > 14  # halvings of 4 h down to the burst second
+    pages = [q for q in queries if " limit " in q]
+    assert all(second in q and " order by Id " in q for q in pages)
+    assert [q.rsplit(" ", 1)[-1] for q in pages] == ["20000", "10000", "10000", "10000", "10000", "10000"]
+
+
+# -- schema drift -------------------------------------------------------------------------------------
+
+
+def test_custom_field_added_mid_run(sim):
+    h = Harness(sim)
+    before = h.extract("account")
+    sim.add_custom_field("Account", "Tier__c", "text")
+    sim.upsert("Account", {"Id": before.column("id")[0].as_py(), "Tier__c": "gold"})
+    end = NOW + timedelta(seconds=1)
+    same_run = h.extract("account", START, end)
+    assert "tier__c" not in same_run.column_names
+    assert_truth(sim, "account", same_run, START, end)
+    next_run = Harness(sim).extract("account", START, end)
+    assert next_run.column_names[-2:] == ["tier__c", "_deleted"]
+    assert "gold" in next_run.column("tier__c").to_pylist()
+    assert_truth(sim, "account", next_run, START, end)
+
+
+def test_removed_field_is_dropped_remembered_and_the_transfer_goes_on(sim, caplog):
+    h = Harness(sim)
+    h.extractor.extract(model("account"), START, NOW)  # describe now cached with Region__c and Notes
+    sim.remove_field("Account", "Notes")
+    extraction = h.extractor.extract(model("account"), START, NOW)
+    assert extraction.dropped_fields == ["Notes"]
+    assert "notes" not in extraction.schema.names
+    assert_truth(sim, "account", h.table(extraction))
+    assert "model account: field Notes dropped" in caplog.text
+    again = h.extractor.extract(model("account"), START, NOW)
+    assert "Notes" in again.dropped_fields
+    rejected = [r for r in h.requests("POST", "/v1/batch-query") if "Notes" in r["json"]["queries"][0]["query"]]
+    assert len(rejected) == 2  # the first extraction and the one rejected submit; never again
+
+
+# -- data faults --------------------------------------------------------------------------------------
+
+
+def test_malformed_csv_row_names_model_window_and_line(sim):
+    sim.add_fault({"fault": "malformed_csv", "line": 3})
+    h = Harness(sim)
+    extraction = h.extractor.extract(model("invoice"), START, NOW)
+    with pytest.raises(ZuoraDataError) as err:
+        list(extraction.batches)
+    message = str(err.value)
+    assert "model invoice" in message and "2026-11-17T00:00:00Z, 2026-11-20T00:00:00Z" in message
+    assert "CSV line" in message and "rerun" in message
+
+
+def _midnight_pacific_model(sim: Simulator) -> tuple[str, str]:
+    """A (model, datetime column) whose truth in the window has values at midnight America/Los_Angeles."""
+    for name, m in MODELS.items():
+        truth = sim.truth(name, START, NOW)
+        for f in m.fields:
+            if f.type != "datetime" or truth.num_rows == 0:
+                continue
+            local = pc.local_timestamp(pc.assume_timezone(truth.column(f.column), "UTC").cast(
+                pa.timestamp("ms", tz="America/Los_Angeles")))
+            if pc.any(pc.equal(pc.cast(local, pa.time32("ms")), pa.scalar(0, pa.time32("ms")))).as_py():
+                return name, f.name
+    raise AssertionError("the simulated tenant has no midnight-Pacific datetimes in the window")
+
+
+def test_date_only_midnight_pacific_values(sim, tmp_path):
+    name, field_name = _midnight_pacific_model(sim)
+    m = model(name)
+    h = Harness(sim)
+    query = ExportQuery(name, m, ("Id", field_name), select(m, ["Id", field_name], Window.of(START, NOW)), False)
+    result = AquaJobs(h.client, poll_initial=0.0).run([query])[name]
+    h.client.download(f"/v1/files/{result.file_ids[0]}", tmp_path / "raw.csv")
+    raw = [line.split(",")[1] for line in (tmp_path / "raw.csv").read_text().splitlines()[1:]]
+    assert any(len(v) == 10 for v in raw), "the raw file has no date-only datetime"
+    assert_truth(sim, name, h.extract(name))
+
+
+# -- concurrency --------------------------------------------------------------------------------------
+
+
+def test_client_never_exceeds_its_job_cap():
+    with Simulator(SimConfig(**{**CONFIG, "accounts": 10, "polls_to_complete": 3})) as sim:
+        h = Harness(sim, max_jobs_in_flight=2)
+        names = ["account", "invoice", "payment", "usage", "refund", "contact"]
+        tables: dict[str, pa.Table] = {}
+
+        def work(name: str) -> None:
+            tables[name] = h.extract(name)
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in names]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for name in names:
+            assert_truth(sim, name, tables[name])
+        log = sim.requests()
+        assert len([r for r in log if r["method"] == "POST" and r["path"].startswith("/v1/batch-query")]) == 6
+        assert max(r["jobs_in_flight"] for r in log) == sim.max_jobs_in_flight() == 2
+
+
+def test_entity_header_selects_the_entity():
+    entities = ("8a8082c4-0000-4000-8000-00000000000a", "8a8082c4-0000-4000-8000-00000000000b")
+    with Simulator(SimConfig(**{**CONFIG, "accounts": 8, "entities": entities})) as sim:
+        client = ZuoraClient(sim.config.client_id, sim.config.client_secret, base_url=sim.base_url,
+                             entity_id=entities[1], sleep=lambda s: None)
+        extraction = Extractor(client, poll_initial=0.0).extract(model("account"), START, NOW)
+        got = pa.Table.from_batches(list(extraction.batches), extraction.schema).sort_by("id")
+        truth = sim.truth("account", START, NOW, entity=entities[1])
+        assert got.equals(truth) and not got.equals(sim.truth("account", START, NOW, entity=entities[0]))
+        assert {r["entity_ids"] for r in sim.requests()} == {entities[1]}
+        track_ids = [r["track_id"] for r in sim.requests()]
+        assert len(set(track_ids)) == len(track_ids) and all(t.startswith("zuora-athena-") for t in track_ids)
+
+
+def test_extract_many_chunks_jobs_and_respects_the_cap():
+    with Simulator(SimConfig(**{**CONFIG, "accounts": 10, "polls_to_complete": 2})) as sim:
+        h = Harness(sim, max_jobs_in_flight=3, queries_per_job=4)
+        extractions = h.extractor.extract_many(list(MODELS.values()), START, NOW)
+        for name, extraction in extractions.items():
+            assert_truth(sim, name, h.table(extraction))
+        submits = [r for r in sim.requests() if r["method"] == "POST" and r["path"].startswith("/v1/batch-query")]
+        assert len(submits) == 7 and all(len(r["json"]["queries"]) == 4 for r in submits)
+        assert sim.max_jobs_in_flight() <= 3
