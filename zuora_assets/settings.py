@@ -17,19 +17,10 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-# Named Zuora environments and their REST base URLs (reference zuora_api.md 1.2). The single table.
-ZUORA_ENVIRONMENTS: dict[str, str] = {
-    "us-production": "https://rest.na.zuora.com",
-    "us-cloud2-production": "https://rest.zuora.com",
-    "us-sandbox": "https://rest.sandbox.na.zuora.com",
-    "us-cloud2-sandbox": "https://rest.apisandbox.zuora.com",
-    "us-developer-sandbox": "https://rest.test.zuora.com",
-    "eu-production": "https://rest.eu.zuora.com",
-    "eu-sandbox": "https://rest.sandbox.eu.zuora.com",
-    "eu-developer-sandbox": "https://rest.test.eu.zuora.com",
-    "apac-production": "https://rest.ap.zuora.com",
-    "apac-developer-sandbox": "https://rest.test.ap.zuora.com",
-}
+from zuora_assets.zuora.environments import ENVIRONMENTS
+
+# Named Zuora environments and their REST base URLs: the client's table is the single one.
+ZUORA_ENVIRONMENTS: dict[str, str] = ENVIRONMENTS
 
 AUTH_MODES = ("role", "keys", "default")
 DEFAULT_FOLDER = "zuora"
