@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
+from zuora_assets.defs.failures import RETRY_POLICY, fail_fast_unless_transient
 from zuora_assets.defs.io_manager import ModelTransfer
 from zuora_assets.defs.partitions import daily
 from zuora_assets.defs.resources import LakeResource, ZuoraSource
@@ -89,6 +90,7 @@ def zuora_asset(model: ZuoraModel) -> dg.AssetsDefinition:
         backfill_policy=dg.BackfillPolicy.single_run(),
         io_manager_key="lake_io_manager",
         pool="zuora_api",
+        retry_policy=RETRY_POLICY,
         metadata={
             "dagster/table_name": f"zuora.{model.name}",
             "primary_key": model.primary_key,
@@ -97,19 +99,25 @@ def zuora_asset(model: ZuoraModel) -> dg.AssetsDefinition:
         },
     )
     def _asset(context: dg.AssetExecutionContext, zuora: ZuoraSource, lake: LakeResource):
-        mode, (start, end) = transfer_window(context, zuora, lake, model)
-        context.log.info(
-            f"{model.name}: {mode} transfer of window [{start.isoformat()}, {end.isoformat()}) "
-            f"for partition(s) {context.partition_key_range.start}..{context.partition_key_range.end}"
-        )
-        # A generator keeps the client open while the IO manager streams the rows to the lake.
-        with zuora.client() as client:
-            extraction = zuora.extractor(client, context.log).extract(model, start, end)
-            for field in extraction.dropped_fields:
-                context.log.warning(f"{model.name}: field {field} was dropped for this run")
-            yield dg.Output(ModelTransfer(extraction.schema, extraction.batches, (start, end), mode))
+        with fail_fast_unless_transient(f"zuora/{model.name}"):
+            yield from extract(context, zuora, lake, model)
 
     return _asset
+
+
+def extract(context: dg.AssetExecutionContext, zuora: ZuoraSource, lake: LakeResource, model: ZuoraModel):
+    """Extract the run's window and hand it to the lake IO manager as one `ModelTransfer`."""
+    mode, (start, end) = transfer_window(context, zuora, lake, model)
+    context.log.info(
+        f"{model.name}: {mode} transfer of window [{start.isoformat()}, {end.isoformat()}) "
+        f"for partition(s) {context.partition_key_range.start}..{context.partition_key_range.end}"
+    )
+    # A generator keeps the client open while the IO manager streams the rows to the lake.
+    with zuora.client() as client:
+        extraction = zuora.extractor(client, context.log).extract(model, start, end)
+        yield dg.Output(ModelTransfer(extraction.schema, extraction.batches, (start, end), mode))
+        if extraction.dropped_fields:
+            context.log.warning(f"{model.name}: fields dropped for this run: {', '.join(extraction.dropped_fields)}")
 
 
 zuora_assets = [zuora_asset(m) for m in MODELS.values()]

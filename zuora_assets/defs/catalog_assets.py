@@ -8,6 +8,7 @@ embedded default the same table and view live in a DuckDB file beside the local 
 import dagster as dg
 import pyarrow as pa
 
+from zuora_assets.defs.failures import RETRY_POLICY, fail_fast_unless_transient
 from zuora_assets.defs.partitions import daily, start_date
 from zuora_assets.defs.resources import CatalogResource, LakeResource
 from zuora_assets.lake.readers import partition_dataset
@@ -85,9 +86,12 @@ def athena_asset(model: ZuoraModel) -> dg.AssetsDefinition:
         partitions_def=daily,
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool="catalog",
+        retry_policy=RETRY_POLICY,
     )
     def _asset(context: dg.AssetExecutionContext, lake: LakeResource, catalog: CatalogResource):
-        return dg.MaterializeResult(metadata=sync_model(context, model, lake, catalog, list(context.partition_keys)))
+        with fail_fast_unless_transient(f"athena/{model.name}"):
+            metadata = sync_model(context, model, lake, catalog, list(context.partition_keys))
+        return dg.MaterializeResult(metadata=metadata)
 
     return _asset
 

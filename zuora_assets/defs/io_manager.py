@@ -13,6 +13,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.dataset as pads
 
+from zuora_assets.defs.failures import fail_fast_unless_transient
 from zuora_assets.defs.resources import LakeResource
 from zuora_assets.lake.readers import partition_dataset, scan
 from zuora_assets.lake.storage import Storage
@@ -81,7 +82,14 @@ class LakeIOManager(dg.ConfigurableIOManager):
         storage, folder = self.lake.storage(), self.lake.folder()
         progress = ProgressLog(context.log, model)
         started = time.monotonic()
-        writes = write_transfer(
+        with fail_fast_unless_transient(f"zuora/{model} transfer to {storage.uri(folder or model)}"):
+            writes = self._write(context, obj, storage, folder, model, progress)
+        rows, nbytes = sum(w.rows for w in writes), sum(w.bytes for w in writes)
+        context.log.info(progress.line(rows, nbytes, time.monotonic() - started) + f" in {len(writes)} partition(s)")
+        self._add_metadata(context, writes, storage, folder, model, obj)
+
+    def _write(self, context, obj: ModelTransfer, storage, folder, model, progress) -> list[PartitionWrite]:
+        return write_transfer(
             storage,
             folder=folder,
             model=model,
@@ -94,9 +102,6 @@ class LakeIOManager(dg.ConfigurableIOManager):
             on_progress=progress,
             run_id=context.run_id,
         )
-        rows, nbytes = sum(w.rows for w in writes), sum(w.bytes for w in writes)
-        context.log.info(progress.line(rows, nbytes, time.monotonic() - started) + f" in {len(writes)} partition(s)")
-        self._add_metadata(context, writes, storage, folder, model, obj)
 
     def _add_metadata(self, context, writes, storage, folder, model, obj: ModelTransfer) -> None:
         file_schema = obj.schema.append(pa.field("_transferred_at", pa.timestamp("ms")))

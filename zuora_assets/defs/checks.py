@@ -1,0 +1,114 @@
+"""Asset checks per model: rows against Zuora, the table's columns against the files, and freshness."""
+
+import dataclasses
+import os
+from datetime import UTC, datetime
+
+import dagster as dg
+import polars as pl
+
+from zuora_assets.athena.schema_check import compare_schema
+from zuora_assets.defs.catalog_assets import lake_schema
+from zuora_assets.defs.partitions import daily
+from zuora_assets.defs.resources import CatalogResource, LakeResource, ZuoraSource
+from zuora_assets.lake.readers import scan
+from zuora_assets.zuora.catalog import MODELS, TRANSFERRED_AT_COLUMN, ZuoraModel
+
+FRESHNESS_HOUR = int(os.environ.get("ZUORA_FRESHNESS_HOUR", "6"))
+
+
+def zuora_count(zuora: ZuoraSource, model: ZuoraModel, start: datetime, end: datetime, log) -> int:
+    """How many records (tombstones included) Zuora has in the window now: an export of their ids."""
+    ids_only = dataclasses.replace(model, fields=(model.field(model.primary_key), model.field(model.cursor)))
+    with zuora.client() as client:
+        extraction = zuora.extractor(client, log).extract(ids_only, start, end)
+        return sum(batch.num_rows for batch in extraction.batches)
+
+
+def lake_count(lake: LakeResource, model: ZuoraModel, start: datetime, end: datetime) -> int:
+    """How many records the lake holds in the window: the latest version of each id, if it is in the window.
+
+    Versions in later partitions count too (a record updated again moved there), so the scan covers
+    every partition from the window's first day on.
+    """
+    dts = [k for k in daily.get_partition_keys() if k >= start.date().isoformat()]
+    frame = scan(lake.storage(), lake.folder(), model.name, dts)
+    if not frame.collect_schema().names():
+        return 0
+    latest = (
+        frame.select("id", "updated_date", TRANSFERRED_AT_COLUMN)
+        .sort(["updated_date", TRANSFERRED_AT_COLUMN])
+        .group_by("id")
+        .last()
+    )
+    naive = (start.astimezone(UTC).replace(tzinfo=None), end.astimezone(UTC).replace(tzinfo=None))
+    in_window = latest.filter((pl.col("updated_date") >= naive[0]) & (pl.col("updated_date") < naive[1]))
+    return int(in_window.select(pl.len()).collect().item())
+
+
+def rows_check(model: ZuoraModel) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=dg.AssetKey(["zuora", model.name]),
+        name="rows_match_zuora",
+        description=f"The lake holds as many {model.name} records for the partitions' window as Zuora does now.",
+        partitions_def=daily,
+        blocking=False,
+        pool="zuora_api",
+    )
+    def _check(context: dg.AssetCheckExecutionContext, zuora: ZuoraSource, lake: LakeResource):
+        window = context.partition_time_window
+        start = window.start.astimezone(UTC)
+        end = min(window.end.astimezone(UTC), datetime.now(UTC).replace(microsecond=0))
+        expected = zuora_count(zuora, model, start, end, context.log)
+        found = lake_count(lake, model, start, end)
+        return dg.AssetCheckResult(
+            passed=expected == found,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "zuora_records": expected,
+                "lake_records": found,
+                "window": f"[{start.isoformat()}, {end.isoformat()})",
+            },
+            description=None
+            if expected == found
+            else f"{model.name}: Zuora has {expected} records in the window, the lake {found}. Records that "
+            "changed since the sync move between windows; if it persists, rematerialize these partitions.",
+        )
+
+    return _check
+
+
+def schema_check(model: ZuoraModel) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=dg.AssetKey(["athena", model.name]),
+        name="columns_match_files",
+        description=f"The {model.name} table's columns equal the columns of its Parquet files.",
+        blocking=False,
+    )
+    def _check(lake: LakeResource, catalog: CatalogResource):
+        schema = lake_schema(lake, model, None)
+        with catalog.glue() as glue:
+            if glue is not None:
+                columns = glue.table_columns(model.name)
+            else:
+                with catalog.duckdb() as duck:
+                    columns = duck.table_columns(model.name)
+        differences = compare_schema(columns, schema)
+        return dg.AssetCheckResult(
+            passed=not differences,
+            metadata={"differences": dg.MetadataValue.json(differences), "columns": len(columns)},
+            description="; ".join(differences) or None,
+        )
+
+    return _check
+
+
+def freshness_checks(zuora_assets: list[dg.AssetsDefinition]) -> list[dg.AssetChecksDefinition]:
+    """Yesterday's partition of each model exists by `ZUORA_FRESHNESS_HOUR` (UTC)."""
+    return list(
+        dg.build_time_partition_freshness_checks(assets=zuora_assets, deadline_cron=f"0 {FRESHNESS_HOUR} * * *")
+    )
+
+
+rows_checks = [rows_check(m) for m in MODELS.values()]
+schema_checks = [schema_check(m) for m in MODELS.values()]
