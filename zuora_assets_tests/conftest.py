@@ -16,6 +16,8 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ["AWS_CONFIG_FILE"] = os.devnull
 os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+# The simulator finishes jobs on the first poll: poll it quickly (production waits 1 s first).
+os.environ.setdefault("ZUORA_POLL_INITIAL_SECONDS", "0.05")
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 

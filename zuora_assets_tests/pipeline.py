@@ -18,7 +18,7 @@ def day_window(dt: str) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-def materialize(selection: list[str], partitions: list[str], *, tags: dict | None = None, instance=None):
+def materialize(selection, partitions: list[str], *, tags: dict | None = None, instance=None, raise_on_error=True):
     """One run of the selected assets over the partition range, with resources bound to os.environ."""
     from zuora_assets.definitions import build_definitions
 
@@ -33,5 +33,5 @@ def materialize(selection: list[str], partitions: list[str], *, tags: dict | Non
         resources=defs.resources,
         tags={**range_tags, **(tags or {})},
         instance=instance or dg.DagsterInstance.ephemeral(),
-        raise_on_error=True,
+        raise_on_error=raise_on_error,
     )

@@ -113,6 +113,7 @@ def test_materializing_a_partition_twice_leaves_one_transfer(aws_env, live_sim, 
 
 
 def test_a_token_that_expires_mid_job_does_not_fail_the_run(aws_env, monkeypatch):
+    monkeypatch.setenv("ZUORA_POLL_INITIAL_SECONDS", "1")  # polls span more than the token's 1 s life
     with Simulator(SimConfig(seed=3, accounts=20, days=5, token_expires_in=1, polls_to_complete=4)) as sim:
         use_simulator(monkeypatch, sim)
         day = last_days(2)[:1]

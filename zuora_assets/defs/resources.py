@@ -126,16 +126,17 @@ class ZuoraSource(dg.ConfigurableResource):
     max_jobs_in_flight: int = 4
     lag_seconds: int = 900
     lookback_seconds: int = 3600
+    poll_initial_seconds: float = 1.0
 
     @classmethod
     def from_environment(cls, settings: SettingsResource, environ: Mapping[str, str] = os.environ):
         kwargs = {}
         if environ.get(SIMULATOR_URL_ENV):
             kwargs["simulator_url"] = dg.EnvVar(SIMULATOR_URL_ENV)
-        for name in ("lag_seconds", "lookback_seconds", "max_jobs_in_flight"):
+        for name in ("lag_seconds", "lookback_seconds", "max_jobs_in_flight", "poll_initial_seconds"):
             env = f"ZUORA_{name.upper()}"
             if environ.get(env):
-                kwargs[name] = dg.EnvVar.int(env)
+                kwargs[name] = float(environ[env]) if name == "poll_initial_seconds" else dg.EnvVar.int(env)
         return cls(settings=settings, **kwargs)
 
     @contextlib.contextmanager
@@ -144,7 +145,13 @@ class ZuoraSource(dg.ConfigurableResource):
             yield client
 
     def extractor(self, client: ZuoraClient, logger, on_progress=None) -> Extractor:
-        return Extractor(client, max_jobs_in_flight=self.max_jobs_in_flight, logger=logger, on_progress=on_progress)
+        return Extractor(
+            client,
+            max_jobs_in_flight=self.max_jobs_in_flight,
+            poll_initial=self.poll_initial_seconds,
+            logger=logger,
+            on_progress=on_progress,
+        )
 
 
 @contextlib.contextmanager
