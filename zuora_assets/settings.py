@@ -33,6 +33,35 @@ DEFAULT_START_DAYS_AGO = 30
 # so the seed's IAM policy already covers it).
 RESULTS_SUBFOLDER = "_zuora/athena-results/"
 
+# Every setting is one environment variable (the Dagster resource field is its lower-case name).
+ENV_VARS = (
+    "ZUORA_ENVIRONMENT",
+    "ZUORA_BASE_URL",
+    "ZUORA_CLIENT_ID",
+    "ZUORA_CLIENT_SECRET",
+    "ZUORA_ENTITY_ID",
+    "ZUORA_START_DATE",
+    "ZUORA_ATHENA_HOME",
+    "AWS_BUCKET",
+    "AWS_BUCKET_REGION",
+    "AWS_FOLDER",
+    "AWS_SCHEMA",
+    "AWS_DATABASE",
+    "AWS_WORKGROUP",
+    "AWS_QUERY_RESULTS_LOCATION",
+    "AWS_REGION",
+    "AWS_AUTH_MODE",
+    "AWS_ROLE_ARN",
+    "AWS_EXTERNAL_ID",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_KMS_KEY_ID",
+    "AWS_ENDPOINT_URL",
+    "AWS_GLUE_PARTITIONS",
+)
+
 # AWS settings that only make sense with a bucket: setting one without AWS_BUCKET is a mistake.
 AWS_BUCKET_ONLY_VARS = (
     "AWS_BUCKET_REGION",

@@ -76,3 +76,32 @@ def live_sim():
 
     with Simulator(SimConfig(seed=11, accounts=60, days=30)) as sim:
         yield sim
+
+
+@pytest.fixture
+def local_lake(tmp_path, monkeypatch):
+    """The embedded destination in a temporary folder, with no real tenant or bucket configured."""
+    lake = tmp_path / "lake"
+    monkeypatch.setenv("ZUORA_ATHENA_HOME", str(lake))
+    for var in ("ZUORA_CLIENT_ID", "ZUORA_CLIENT_SECRET", "AWS_BUCKET"):
+        monkeypatch.delenv(var, raising=False)
+    return lake
+
+
+@pytest.fixture
+def serve(monkeypatch):
+    """Start a simulator with the given config and point the project's resources at it."""
+    from zuora_assets.sim import SimConfig, Simulator
+
+    started = []
+
+    def start(**config):
+        sim = Simulator(SimConfig(**config))
+        sim.start()
+        started.append(sim)
+        monkeypatch.setenv("ZUORA_SIMULATOR_URL", sim.base_url)
+        return sim
+
+    yield start
+    for sim in started:
+        sim.stop()

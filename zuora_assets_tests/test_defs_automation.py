@@ -11,19 +11,13 @@ from zuora_assets.defs.assets import MODE_TAG
 from zuora_assets.defs.automation import nightly_consolidation, zuora_changes
 from zuora_assets.defs.resources import duckdb_catalog
 from zuora_assets.settings import Settings
-from zuora_assets.sim import SimConfig, Simulator
 from zuora_assets_tests.pipeline import last_days, materialize
 
 
 @pytest.fixture
-def tenant(tmp_path, monkeypatch):
-    monkeypatch.setenv("ZUORA_ATHENA_HOME", str(tmp_path / "lake"))
+def tenant(local_lake, serve, monkeypatch):
     monkeypatch.setenv("ZUORA_LAG_SECONDS", "0")
-    for var in ("ZUORA_CLIENT_ID", "AWS_BUCKET"):
-        monkeypatch.delenv(var, raising=False)
-    with Simulator(SimConfig(seed=5, accounts=30, days=3)) as sim:
-        monkeypatch.setenv("ZUORA_SIMULATOR_URL", sim.base_url)
-        yield sim
+    return serve(seed=5, accounts=30, days=3)
 
 
 def evaluate(instance, cursor=None):
@@ -76,13 +70,13 @@ def current_accounts() -> list[tuple]:
         return sorted(duck.query('select * exclude (_transferred_at) from "account_current"'))
 
 
-def test_nightly_consolidation_replaces_yesterday_with_one_transfer(tenant, tmp_path, monkeypatch):
+def test_nightly_consolidation_replaces_yesterday_with_one_transfer(tenant, local_lake, monkeypatch):
     monkeypatch.setenv("ZUORA_LOOKBACK_SECONDS", str(2 * 86400))  # each append re-reads the whole day
     yesterday, today = last_days(2)
     materialize(["zuora/account", "athena/account"], [yesterday])
     for _ in range(2):
         materialize(["zuora/account"], [yesterday], tags={MODE_TAG: "append"})
-    lake = tmp_path / "lake" / "zuora" / "account" / f"dt={yesterday}"
+    lake = local_lake / "zuora" / "account" / f"dt={yesterday}"
 
     def transfers():
         return {p.name.split("_")[1] for p in lake.glob("*.parquet")}

@@ -9,27 +9,21 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pytest
 
-from zuora_assets.sim import SimConfig, Simulator
 from zuora_assets_tests.pipeline import day_window, last_days, materialize
 
 MODEL = "invoice_item"
 
 
 @pytest.fixture
-def local_tenant(tmp_path, monkeypatch):
-    monkeypatch.setenv("ZUORA_ATHENA_HOME", str(tmp_path / "lake"))
-    for var in ("ZUORA_CLIENT_ID", "AWS_BUCKET"):
-        monkeypatch.delenv(var, raising=False)
-    with Simulator(SimConfig(seed=21, accounts=25, days=30)) as sim:
-        monkeypatch.setenv("ZUORA_SIMULATOR_URL", sim.base_url)
-        yield sim
+def local_tenant(local_lake, serve):
+    return serve(seed=21, accounts=25, days=30)
 
 
 def by_id(table: pa.Table, columns: list[str]) -> pa.Table:
     return table.select(columns).sort_by("id")
 
 
-def test_thirty_day_backfill_is_one_run_one_job_set_and_one_transfer_per_day(local_tenant, tmp_path):
+def test_thirty_day_backfill_is_one_run_one_job_set_and_one_transfer_per_day(local_tenant, local_lake):
     days = last_days(30)
     local_tenant.clear_requests()
     with dg.instance_for_test() as instance:
@@ -39,7 +33,7 @@ def test_thirty_day_backfill_is_one_run_one_job_set_and_one_transfer_per_day(loc
     submits = [r for r in local_tenant.requests() if r["method"] == "POST" and r["path"] == "/v1/batch-query/"]
     assert len(submits) == 1, "the whole range is one AQuA job, not one per day"
 
-    lake = tmp_path / "lake" / "zuora" / MODEL
+    lake = local_lake / "zuora" / MODEL
     expected = {dt: local_tenant.truth(MODEL, *day_window(dt)).num_rows for dt in days}
     for dt in days:
         files = list((lake / f"dt={dt}").glob("*.parquet"))
@@ -55,7 +49,7 @@ def test_thirty_day_backfill_is_one_run_one_job_set_and_one_transfer_per_day(loc
         assert "dagster/column_schema" in metadata
 
 
-def test_independent_readers_return_exactly_the_simulators_rows(local_tenant, tmp_path):
+def test_independent_readers_return_exactly_the_simulators_rows(local_tenant, local_lake):
     days = last_days(30)
     materialize([f"zuora/{MODEL}"], days)
     start = datetime.fromisoformat(days[0]).replace(tzinfo=UTC)
@@ -63,12 +57,12 @@ def test_independent_readers_return_exactly_the_simulators_rows(local_tenant, tm
     assert truth.num_rows > 0 and pa.compute.any(truth.column("_deleted")).as_py(), "tombstones included"
     columns = truth.column_names
 
-    dataset = pads.dataset(tmp_path / "lake" / "zuora" / MODEL, format="parquet", partitioning="hive")
+    dataset = pads.dataset(local_lake / "zuora" / MODEL, format="parquet", partitioning="hive")
     from_arrow = dataset.to_table()
     assert by_id(from_arrow, columns).equals(by_id(truth, columns))
     assert set(from_arrow.column("dt").to_pylist()) <= set(days)
 
-    glob = str(tmp_path / "lake" / "zuora" / MODEL / "*" / "*.parquet")
+    glob = str(local_lake / "zuora" / MODEL / "*" / "*.parquet")
     from_duckdb = duckdb.sql(
         f"select * exclude (dt) from read_parquet('{glob}', hive_partitioning=true, union_by_name=true)"
     ).arrow()

@@ -100,33 +100,29 @@ def test_a_new_custom_field_becomes_a_column_and_a_type_change_stops_only_that_m
     assert columns("account")["region__c"] == "bigint", "the table is left as it was"
 
 
-def test_current_view_is_the_simulators_current_state_after_updates_and_deletes(tmp_path, monkeypatch):
-    monkeypatch.setenv("ZUORA_ATHENA_HOME", str(tmp_path / "lake"))
+def test_current_view_is_the_simulators_current_state_after_updates_and_deletes(local_lake, serve, monkeypatch):
     monkeypatch.setenv("ZUORA_LAG_SECONDS", "0")
-    for var in ("ZUORA_CLIENT_ID", "AWS_BUCKET"):
-        monkeypatch.delenv(var, raising=False)
-    with Simulator(SimConfig(seed=41, accounts=20, days=6)) as sim:
-        monkeypatch.setenv("ZUORA_SIMULATOR_URL", sim.base_url)
-        days = last_days(7)
-        models = ["account", "usage"]
-        materialize([f"{g}/{m}" for m in models for g in ("zuora", "athena")], days)
-        history = sim.truth("account", *window(days))
-        alive = history.filter(pc.invert(history.column("_deleted"))).column("id").to_pylist()
-        sim.upsert("Account", {"Id": alive[0], "Name": "Renamed Inc"})
-        sim.upsert("Account", {"Id": alive[1], "Name": "Renamed Twice"})
-        sim.upsert("Account", {"Id": alive[1], "Name": "Renamed Thrice"})
-        sim.delete("Account", alive[2])
-        materialize(["zuora/account", "athena/account"], days[-1:], tags={"zuora/mode": "append"})
+    sim = serve(seed=41, accounts=20, days=6)
+    days = last_days(7)
+    models = ["account", "usage"]
+    materialize([f"{g}/{m}" for m in models for g in ("zuora", "athena")], days)
+    history = sim.truth("account", *window(days))
+    alive = history.filter(pc.invert(history.column("_deleted"))).column("id").to_pylist()
+    sim.upsert("Account", {"Id": alive[0], "Name": "Renamed Inc"})
+    sim.upsert("Account", {"Id": alive[1], "Name": "Renamed Twice"})
+    sim.upsert("Account", {"Id": alive[1], "Name": "Renamed Thrice"})
+    sim.delete("Account", alive[2])
+    materialize(["zuora/account", "athena/account"], days[-1:], tags={"zuora/mode": "append"})
 
-        with duckdb_catalog(Settings.from_env()) as duck:
-            for model in models:
-                truth = sim.truth(model, *window(days))
-                expected = truth.filter(pc.invert(truth.column("_deleted"))).drop_columns(["_deleted"]).sort_by("id")
-                got = duck.query(f'select {", ".join(expected.column_names)} from "{model}_current" order by id')
-                assert got == [tuple(r.values()) for r in expected.to_pylist()], model
-                if model == "account":
-                    names = dict(zip(expected.column("id").to_pylist(), expected.column("name").to_pylist(), strict=True))
-                    assert names[alive[1]] == "Renamed Thrice" and alive[2] not in names
+    with duckdb_catalog(Settings.from_env()) as duck:
+        for model in models:
+            truth = sim.truth(model, *window(days))
+            expected = truth.filter(pc.invert(truth.column("_deleted"))).drop_columns(["_deleted"]).sort_by("id")
+            got = duck.query(f'select {", ".join(expected.column_names)} from "{model}_current" order by id')
+            assert got == [tuple(r.values()) for r in expected.to_pylist()], model
+            if model == "account":
+                names = dict(zip(expected.column("id").to_pylist(), expected.column("name").to_pylist(), strict=True))
+                assert names[alive[1]] == "Renamed Thrice" and alive[2] not in names
 
 
 def window(days: list[str]):

@@ -15,38 +15,9 @@ from zuora_assets.athena.duckdb_catalog import DuckDBCatalog
 from zuora_assets.athena.glue import GlueCatalog
 from zuora_assets.aws import AwsClients, aws_session
 from zuora_assets.lake.storage import LocalStorage, S3Storage, Storage
-from zuora_assets.settings import AwsSettings, Settings
+from zuora_assets.settings import ENV_VARS, AwsSettings, Settings
 from zuora_assets.zuora.client import ZuoraClient
 from zuora_assets.zuora.extract import Extractor
-
-# Every setting is one environment variable; the resource field is its lower-case name.
-SETTING_ENV_VARS = (
-    "ZUORA_ENVIRONMENT",
-    "ZUORA_BASE_URL",
-    "ZUORA_CLIENT_ID",
-    "ZUORA_CLIENT_SECRET",
-    "ZUORA_ENTITY_ID",
-    "ZUORA_START_DATE",
-    "ZUORA_ATHENA_HOME",
-    "AWS_BUCKET",
-    "AWS_BUCKET_REGION",
-    "AWS_FOLDER",
-    "AWS_SCHEMA",
-    "AWS_DATABASE",
-    "AWS_WORKGROUP",
-    "AWS_QUERY_RESULTS_LOCATION",
-    "AWS_REGION",
-    "AWS_AUTH_MODE",
-    "AWS_ROLE_ARN",
-    "AWS_EXTERNAL_ID",
-    "AWS_ROLE_SESSION_NAME",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_KMS_KEY_ID",
-    "AWS_ENDPOINT_URL",
-    "AWS_GLUE_PARTITIONS",
-)
 
 # The simulator's address in the embedded default (set by `python -m zuora_assets demo|dev` and tests).
 SIMULATOR_URL_ENV = "ZUORA_SIMULATOR_URL"
@@ -87,13 +58,13 @@ class SettingsResource(dg.ConfigurableResource):
     aws_glue_partitions: str | None = None
 
     def load(self) -> Settings:
-        values = {name: getattr(self, name.lower()) for name in SETTING_ENV_VARS}
+        values = {name: getattr(self, name.lower()) for name in ENV_VARS}
         return Settings.from_env({k: v for k, v in values.items() if v is not None})
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> SettingsResource:
         """Bind each field to its environment variable when the variable is set at load time."""
-        return cls(**{name.lower(): dg.EnvVar(name) for name in SETTING_ENV_VARS if environ.get(name)})
+        return cls(**{name.lower(): dg.EnvVar(name) for name in ENV_VARS if environ.get(name)})
 
 
 @functools.cache
