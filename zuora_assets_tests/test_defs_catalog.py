@@ -95,6 +95,8 @@ def test_a_new_custom_field_becomes_a_column_and_a_type_change_stops_only_that_m
     result = materialize(selection, today, raise_on_error=False)
     failures = step_failures(result)
     assert list(failures) == ["athena__account"], "the type change stops only that model"
+    retried = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert retried == [], "a schema conflict fails at once: a retry cannot fix it"
     message = failures["athena__account"]
     assert "region__c" in message and "bigint" in message and "string" in message
     assert columns("account")["region__c"] == "bigint", "the table is left as it was"

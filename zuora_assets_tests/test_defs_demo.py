@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
+
+import duckdb
 
 from zuora_assets.defs.demo import run_demo
 from zuora_assets_tests.pipeline import day_window
@@ -22,4 +25,8 @@ def test_demo_reports_the_simulators_accounts_per_day(tmp_path, live_sim, monkey
     for dt, n in expected.items():
         assert f"{dt}  {n:>8,}" in printed
     assert report.files and all(f.startswith("zuora/account/dt=") for f in report.files)
-    assert report.catalog_file.exists()
+    # The README's query, on the catalog file it names (`.lake/catalog.duckdb` by default).
+    assert report.catalog_file.name == "catalog.duckdb"
+    assert ".lake/catalog.duckdb" in (Path(__file__).parent.parent / "README.md").read_text()
+    count = duckdb.connect(str(report.catalog_file)).sql("select count(*) from account_current").fetchone()[0]
+    assert count == report.current_rows > 0

@@ -14,7 +14,10 @@ from zuora_assets.zuora.errors import ZuoraConfigError, ZuoraDataError, ZuoraJob
 
 # Retrying these cannot help: the settings, a permission, the data or the schema must change first.
 PERMANENT = (SettingsError, AwsAuthError, ZuoraConfigError, ZuoraJobError, ZuoraDataError, CatalogError, ValueError)
-DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "403", "InvalidAccessKeyId"}
+PERMANENT_CODES = {
+    "AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "403", "InvalidAccessKeyId",
+    "SignatureDoesNotMatch", "NoSuchBucket", "EntityNotFoundException", "InvalidRequestException",
+}
 
 # Transient failures (throttling, 5xx after the client's own retries, lost connections) get this.
 RETRY_POLICY = dg.RetryPolicy(max_retries=3, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
@@ -24,7 +27,7 @@ def is_permanent(error: BaseException) -> bool:
     while error is not None:
         if isinstance(error, PERMANENT):
             return True
-        if isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") in DENIED:
+        if isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") in PERMANENT_CODES:
             return True
         error = error.__cause__
     return False

@@ -1,0 +1,89 @@
+"""Asset checks on real runs, and which failures are retried."""
+
+import dagster as dg
+import pytest
+from botocore.exceptions import ClientError
+
+from zuora_assets.athena.errors import SchemaConflict
+from zuora_assets.definitions import build_definitions
+from zuora_assets.defs.failures import fail_fast_unless_transient, is_permanent
+from zuora_assets.settings import SettingsError
+from zuora_assets.zuora.errors import ZuoraAuthError, ZuoraTransientError
+from zuora_assets_tests.pipeline import last_days
+
+
+def run_with_checks(selection: list[str], partitions: list[str], instance=None):
+    defs = build_definitions()
+    keys = [dg.AssetKey.from_user_string(s) for s in selection]
+    return dg.materialize(
+        [*defs.assets, *defs.asset_checks],
+        selection=dg.AssetSelection.assets(*keys) | dg.AssetSelection.checks_for_assets(*keys),
+        resources=defs.resources,
+        partition_key=partitions[0] if len(partitions) == 1 else None,
+        tags={}
+        if len(partitions) == 1
+        else {"dagster/asset_partition_range_start": partitions[0], "dagster/asset_partition_range_end": partitions[-1]},
+        instance=instance or dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+
+def check_results(result) -> dict[str, dg.AssetCheckEvaluation]:
+    return {
+        f"{e.asset_key.to_user_string()}:{e.check_name}": e
+        for e in (ev.event_specific_data for ev in result.all_events if ev.event_type_value == "ASSET_CHECK_EVALUATION")
+    }
+
+
+def test_row_count_and_schema_checks_pass_after_a_sync_and_fail_when_the_lake_loses_rows(local_lake, serve):
+    sim = serve(seed=51, accounts=30, days=5)
+    days = last_days(4)[:-1]
+    checks = check_results(run_with_checks(["zuora/account", "athena/account"], days))
+    rows = checks["zuora/account:rows_match_zuora"]
+    assert rows.passed and rows.metadata["zuora_records"].value == sim.truth("account", *window_of(days)).num_rows
+    assert checks["athena/account:columns_match_files"].passed
+
+    next(iter(sorted((local_lake / "zuora" / "account").glob("*/*.parquet")))).unlink()
+    evaluation = check_results(run_checks_only(["zuora/account"], days))["zuora/account:rows_match_zuora"]
+    assert not evaluation.passed
+    assert evaluation.metadata["lake_records"].value < evaluation.metadata["zuora_records"].value
+    assert "rematerialize" in evaluation.description
+
+
+def run_checks_only(selection: list[str], partitions: list[str]):
+    defs = build_definitions()
+    keys = [dg.AssetKey.from_user_string(s) for s in selection]
+    return dg.materialize(
+        [*defs.assets, *defs.asset_checks],
+        selection=dg.AssetSelection.checks_for_assets(*keys),
+        resources=defs.resources,
+        tags={"dagster/asset_partition_range_start": partitions[0], "dagster/asset_partition_range_end": partitions[-1]},
+        raise_on_error=False,
+    )
+
+
+def window_of(days):
+    from zuora_assets_tests.pipeline import day_window
+
+    return day_window(days[0])[0], day_window(days[-1])[1]
+
+
+@pytest.mark.parametrize(
+    "error, permanent",
+    [
+        (SettingsError(["AWS_BUCKET: bad"]), True),
+        (ZuoraAuthError("bad client"), True),
+        (SchemaConflict("account", "x", "string", "bigint"), True),
+        (ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "PutObject"), True),
+        (ClientError({"Error": {"Code": "NoSuchBucket", "Message": "no"}}, "PutObject"), True),
+        (ZuoraTransientError("503 after retries"), False),
+        (ClientError({"Error": {"Code": "SlowDown", "Message": "busy"}}, "PutObject"), False),
+        (ConnectionError("reset"), False),
+    ],
+)
+def test_only_transient_failures_are_left_to_the_retry_policy(error, permanent):
+    assert is_permanent(error) is permanent
+    with pytest.raises(dg.Failure if permanent else type(error)) as raised, fail_fast_unless_transient("zuora/x"):
+        raise error
+    if permanent:
+        assert raised.value.allow_retries is False and raised.value.description.startswith("zuora/x: ")
