@@ -28,5 +28,5 @@ def test_demo_reports_the_simulators_accounts_per_day(tmp_path, live_sim, monkey
     # The README's query, on the catalog file it names (`.lake/catalog.duckdb` by default).
     assert report.catalog_file.name == "catalog.duckdb"
     assert ".lake/catalog.duckdb" in (Path(__file__).parent.parent / "README.md").read_text()
-    count = duckdb.connect(str(report.catalog_file)).sql("select count(*) from account_current").fetchone()[0]
+    count = duckdb.connect(str(report.catalog_file)).execute("select count(*) from account_current").fetchone()[0]
     assert count == report.current_rows > 0

@@ -87,5 +87,6 @@ def report(settings: Settings, model: str, partitions: list[str], out: TextIO) -
     for dt, n in rep.rows_per_dt.items():
         print(f"  {dt}  {n:>8,}", file=out)
     print(f"\n{model}_current: {rep.current_rows:,} rows (latest version of each record, deletes removed)", file=out)
-    print(f"query it: duckdb.connect('{rep.catalog_file}').sql('select count(*) from {model}_current')", file=out)
+    query = f"duckdb.connect('{rep.catalog_file}').sql('select count(*) from {model}_current').show()"
+    print(f'query it: .venv/bin/python -c "import duckdb; {query}"', file=out)
     return rep
