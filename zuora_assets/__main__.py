@@ -77,7 +77,7 @@ def parser() -> argparse.ArgumentParser:
         s.set_defaults(fn=fn)
         if name in ("demo", "dev"):
             s.add_argument("--seed", type=int, default=7, help="simulator seed")
-            s.add_argument("--accounts", type=int, default=40, help="simulated tenant size")
+            s.add_argument("--accounts", type=int, default=200, help="simulated tenant size")
         if name == "demo":
             s.add_argument("--days", type=int, default=7, help="how many days (partitions) to sync")
             s.add_argument("--home", default=os.environ.get("ZUORA_ATHENA_HOME", ".lake"), help="local lake folder")

@@ -54,9 +54,10 @@ def sync_model(
                 sync = duck.sync_table(model.name, schema, lake.folder())
                 view_action = duck.sync_current_view(model.name, schema, **view)
             where = f"DuckDB catalog {settings.local_dir}"
+    added = sync.added_columns if sync.action != "created" else ()
     context.log.info(
-        f"{model.name}: table {sync.action} in {where}"
-        + (f", added columns {sync.added_columns}" if sync.added_columns else "")
+        f"{model.name}: table {sync.action} in {where} ({len(schema)} columns)"
+        + (f", added columns {', '.join(added)}" if added else "")
         + (f", widened {sync.widened_columns}" if sync.widened_columns else "")
         + f"; view {model.name}_current {view_action}"
     )

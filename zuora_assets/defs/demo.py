@@ -63,6 +63,7 @@ def run_demo(
             "dagster/asset_partition_range_end": partitions[-1],
         },
         instance=dg.DagsterInstance.ephemeral(),
+        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
     )
     if not result.success:
         raise RuntimeError(f"demo run failed: {result.run_id}")

@@ -244,12 +244,14 @@ class ZuoraApi:
             return Response.json(404, {"reasons": [{"code": "FILE_NOT_FOUND", "message":
                                  f"File {file} does not exist or was purged; rerun the query to get a new file."}]})
         too_large = take({"too_large"}, req.method, req.path, text)
-        limit = self.sim.config.max_file_bytes
-        if (too_large and f.rows > int(too_large.params["rows"])) or (limit is not None and f.size > limit):
+        if too_large and f.rows > int(too_large.params["rows"]):
+            return Response.xml(403, TOO_LARGE_XML)
+        size = f.render(self.sim.config.max_file_bytes)  # written on first download, unless over the limit
+        if size is None:
             return Response.xml(403, TOO_LARGE_XML)
         cut = take({"cut_download"}, req.method, req.path, text)
         headers = {"Content-Disposition": f'attachment; filename="{f.path.name}"'}
-        return Response(200, content_type=f.content_type, headers=headers, file=f.path, file_size=f.size,
+        return Response(200, content_type=f.content_type, headers=headers, file=f.path, file_size=size,
                         cut_after=int(cut.params["after_bytes"]) if cut else None)
 
     # ----- Object Query -----

@@ -9,6 +9,9 @@ A job is stateless unless version is 1.1 with both partner and project. It moves
 -> completed on polls: all its queries are evaluated together, as one snapshot at the sim clock of the
 first poll, and it completes on poll `polls_to_complete` (plus `slow_job` polls). Unknown job ids give
 HTTP 404 with errorCode 90002; cancelling a finished job gives HTTP 200 with errorCode 90003.
+A query runs on the rows of the UpdatedDate range its condition implies (binary search on each segment's
+index) and its result file keeps the chosen rows of that snapshot: the CSV is rendered when the file is
+first downloaded, after the file limits are checked, so a file refused as too large is never rendered.
 """
 
 from __future__ import annotations
@@ -22,14 +25,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
 from zuora_assets.sim import csvfmt, tz, zoql
 from zuora_assets.sim.config import SimConfig
 from zuora_assets.sim.faults import FaultRule
-from zuora_assets.sim.store import DELETED
 from zuora_assets.sim.tenant import Tenant
+from zuora_assets.sim.versions import DELETED, Rows, Span
 from zuora_assets.zuora.catalog import model
 
 MAX_QUERIES = 50
@@ -124,21 +124,44 @@ class Job:
 
 
 @dataclass(frozen=True)
+class Content:
+    """What a result file holds: the chosen rows of the snapshot and how to write them."""
+
+    rows: Rows
+    columns: list[csvfmt.CsvColumn]
+    options: csvfmt.CsvOptions
+    malformed_after: int | None
+
+
+@dataclass
 class ResultFile:
-    """A result file on disk."""
+    """A result file: its rows, rendered to disk on first download (`size` is None until then)."""
 
     id: str
     path: Path
     rows: int
-    size: int
     fmt: str
     created_ms: int
     query: str
     job_id: str
+    content: Content | None
+    size: int | None = None
+    too_large: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def content_type(self) -> str:
         return {"gzip": "application/x-gzip", "zip": "application/zip"}.get(self.fmt, "text/csv;charset=UTF-8")
+
+    def render(self, max_bytes: int | None) -> int | None:
+        """The file's size once written (rendering it the first time), or None when it is over `max_bytes`."""
+        with self.lock:
+            if self.size is None and not self.too_large and self.content is not None:
+                c = self.content
+                self.size = csvfmt.write_csv(self.path, self.fmt, c.rows.batches(csvfmt.BATCH_ROWS), c.columns,
+                                             c.options, c.malformed_after, max_bytes)
+                self.too_large, self.content = self.size is None, None
+            return self.size
 
 
 class Aqua:
@@ -307,37 +330,36 @@ class Aqua:
     # ----- evaluation -----
 
     def _execute(self, job: Job, now_ms: int) -> None:
-        """Evaluate every query of the job against one snapshot and write the result files."""
+        """Evaluate every query of the job against one snapshot and keep the chosen rows as result files."""
         job.evaluated = True
         malformed = job.fault("malformed_csv")
+        if self.workdir is None:
+            raise RuntimeError("AQuA result files need a work directory; start the simulator first")
         for batch in job.batches:
             try:
-                table, columns = self._evaluate(job, batch, now_ms)
+                rows, columns = self._evaluate(job, batch, now_ms)
             except FieldGone as e:
                 batch.message, job.failed = f"There is no field named {e.args[0]} (90005)", True
                 continue
             numeric = batch.deleted is not None and str(batch.deleted.get("format", "")).lower() == "numeric"
+            content = Content(rows, columns, replace(job.options, deleted_numeric=numeric),
+                              int(malformed.params["line"]) if malformed else None)
             file_id = uuid.uuid4().hex
-            if self.workdir is None:
-                raise RuntimeError("AQuA result files need a work directory; start the simulator first")
             path = self.workdir / f"{file_id}{FORMATS[job.fmt]}"
-            size = csvfmt.write_csv(path, job.fmt, table, columns, replace(job.options, deleted_numeric=numeric),
-                                    int(malformed.params["line"]) if malformed else None)
-            batch.record_count, batch.file_id = table.num_rows, file_id
+            batch.record_count, batch.file_id = len(rows), file_id
             with self._lock:
-                self.files[file_id] = ResultFile(file_id, path, table.num_rows, size, job.fmt, now_ms, batch.text, job.id)
+                self.files[file_id] = ResultFile(file_id, path, len(rows), job.fmt, now_ms, batch.text, job.id, content)
 
-    def _evaluate(self, job: Job, batch: Batch, now_ms: int) -> tuple[pa.Table, list[csvfmt.CsvColumn]]:
+    def _evaluate(self, job: Job, batch: Batch, now_ms: int) -> tuple[Rows, list[csvfmt.CsvColumn]]:
         store = job.tenant.store(batch.plan.object)
-        window = self._stateful_window(job, batch, now_ms) if job.stateful else None
-        state = store.state(now_ms, deleted=batch.deleted is not None and not (job.stateful and batch.full))
-        if window is not None:
-            updated = pc.cast(state.column("UpdatedDate"), pa.int64())
-            state = state.filter(pc.and_(pc.greater(updated, window[0]), pc.less_equal(updated, window[1])))
-        missing = [c.field.name for c in batch.plan.columns if c.field.name not in state.column_names]
+        span = _intersect(batch.plan.span, self._stateful_window(job, batch, now_ms) if job.stateful else None)
+        candidates = store.rows(now_ms, batch.deleted is not None and not (job.stateful and batch.full), span)
+        exported = {f.name for f in candidates.fields}
+        missing = [name for name in [c.field.name for c in batch.plan.columns] + list(batch.plan.where_fields)
+                   if name not in exported]
         if missing:
             raise FieldGone(missing[0])
-        result = batch.plan.run(state)
+        result = batch.plan.run(candidates)
         obj = batch.plan.object
         columns = [csvfmt.CsvColumn(csvfmt.label(obj, c.field.name) if not job.use_labels else c.header,
                                     c.field.type, c.field.name) for c in batch.plan.columns]
@@ -347,22 +369,22 @@ class Aqua:
                                             "deleted", DELETED))
         return result, columns
 
-    def _stateful_window(self, job: Job, batch: Batch, now_ms: int) -> tuple[int, int] | None:
-        """The (start, end] UpdatedDate window of a stateful query, or None for a full load."""
+    def _stateful_window(self, job: Job, batch: Batch, now_ms: int) -> Span | None:
+        """The UpdatedDate range (start, end] of a stateful query as [start + 1, end + 1) ms, or None for a full load."""
         key = (job.tenant.index, job.partner, job.project)
         session = self.sessions.setdefault(key, {})
         signature = f"{batch.text}|{batch.deleted}"
         offset_ms = job.offset_s * 1000
         if job.incremental_ms is not None:
             batch.full = False
-            return job.incremental_ms - offset_ms, now_ms - offset_ms
+            return job.incremental_ms - offset_ms + 1, now_ms - offset_ms + 1
         previous = session.get(batch.name)
         session[batch.name] = (signature, now_ms)
         if previous is None or previous[0] != signature:
             batch.full = True
             return None
         batch.full = False
-        return previous[1] - offset_ms, now_ms - offset_ms
+        return previous[1] - offset_ms + 1, now_ms - offset_ms + 1
 
     def reset(self) -> None:
         with self._lock:
@@ -373,6 +395,13 @@ class Aqua:
             self.sessions.clear()
             self.last_completed.clear()
             self.max_in_flight = 0
+
+
+def _intersect(a: Span | None, b: Span | None) -> Span | None:
+    """The UpdatedDate range both `a` and `b` allow (None = unbounded)."""
+    if a is None or b is None:
+        return a or b
+    return max(a[0], b[0]), min(a[1], b[1])
 
 
 def _fields_of(tenant: Tenant, obj: str) -> tuple[str, dict]:

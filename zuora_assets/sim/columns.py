@@ -15,17 +15,24 @@ _HEX_PAIRS = np.array(  # byte -> its two hex digits, packed little-endian into 
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # odd, so multiplying by it is a bijection on uint64
 
 
-def hex_ids(rng: np.random.Generator, tag: int, first_row: int, n: int) -> pa.StringArray:
-    """`n` ids of 32 lowercase hex chars, unique across every (tag, row) pair.
+def hex_ids(rng: np.random.Generator, tag: int, first_row: int, n: int, ordered: bool = False) -> pa.StringArray:
+    """`n` ids of 32 lowercase hex chars, unique across every (tag, row) pair; in ascending order if `ordered`.
 
     The low 64 bits are a bijective scramble of (tag, row); the high 64 bits are random.
     """
     rows = (np.uint64(tag) << np.uint64(40)) | np.arange(first_row, first_row + n, dtype=np.uint64)
     low = rows * _MIX
     low ^= low >> np.uint64(31)
+    high = rng.integers(0, 2**64 - 1, size=n, dtype=np.uint64, endpoint=True)
+    low *= _MIX
+    if ordered:  # hex text sorts like the (high, low) pair of numbers
+        order = np.argsort(high)
+        if np.any(np.diff(high[order]) == 0):
+            order = np.lexsort((low, high))
+        high, low = high[order], low[order]
     words = np.empty((n, 2), dtype=">u8")
-    words[:, 0] = rng.integers(0, 2**64 - 1, size=n, dtype=np.uint64, endpoint=True)
-    words[:, 1] = low * _MIX
+    words[:, 0] = high
+    words[:, 1] = low
     pairs = _HEX_PAIRS[words.view(np.uint8).reshape(n, 16)]
     offsets = np.arange(0, 32 * (n + 1), 32, dtype=np.int32)
     return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(pairs))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import gzip
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 
 from zuora_assets.sim import tz
 
-BATCH_ROWS = 100_000
+BATCH_ROWS = 100_000  # rows rendered at a time
 _NEEDS_QUOTES = r'[",\r\n]'
 
 
@@ -152,27 +152,39 @@ class CsvColumn:
     source: str
 
 
-def write_csv(path: Path, fmt: str, table: pa.Table, columns: list[CsvColumn], opts: CsvOptions,
-              malformed_after: int | None = None) -> int:
-    """Write `table` as a Zuora CSV result file in batches; returns the file size in bytes.
+def write_csv(path: Path, fmt: str, batches: Iterable[pa.Table], columns: list[CsvColumn], opts: CsvOptions,
+              malformed_after: int | None = None, max_bytes: int | None = None) -> int | None:
+    """Write row batches as a Zuora CSV result file; returns its size in bytes.
 
     `malformed_after=n` inserts a row with one field too many after data row n (fault injection).
+    With `max_bytes`, a file that grows past it is deleted and None returned (plain CSV stops rendering
+    as soon as it is past; compressed files are checked once written).
     """
     bad_row = (",".join(["malformed"] * (len(columns) + 1)) + "\n").encode()
-    pending = malformed_after
+    pending, start, written = malformed_after, 0, 0
     with open_output(path, fmt, path.stem + ".csv") as out:
-        out.write(line_bytes(render_lines([quote(pa.array([c.header])) for c in columns], opts)))
-        for start in range(0, table.num_rows, BATCH_ROWS):
-            batch = table.slice(start, BATCH_ROWS)
-            rendered = [render_deleted(batch.column(c.source), opts) if c.ztype == "deleted"
-                        else render_column(batch.column(c.source), c.ztype, opts) for c in columns]
-            lines = render_lines(rendered, opts)
+        written += out.write(line_bytes(render_lines([quote(pa.array([c.header])) for c in columns], opts)))
+        for batch in batches:
+            lines = render_lines([_render(batch.column(c.source), c, opts) for c in columns], opts)
             cut = len(lines) if pending is None else min(max(pending - start, 0), len(lines))
-            out.write(line_bytes(lines, 0, cut))
-            if pending is not None and (cut < len(lines) or start + len(lines) >= table.num_rows):
-                out.write(bad_row)
+            written += out.write(line_bytes(lines, 0, cut))
+            if cut < len(lines):
+                written += out.write(bad_row)
                 pending = None
-            out.write(line_bytes(lines, cut))
+            written += out.write(line_bytes(lines, cut))
+            start += len(lines)
+            if fmt == "csv" and max_bytes is not None and written > max_bytes:
+                break
         if pending is not None:
             out.write(bad_row)
-    return path.stat().st_size
+    size = path.stat().st_size
+    if max_bytes is not None and size > max_bytes:
+        path.unlink()
+        return None
+    return size
+
+
+def _render(values: pa.ChunkedArray | pa.Array, column: CsvColumn, opts: CsvOptions) -> pa.Array:
+    if column.ztype == "deleted":
+        return render_deleted(values, opts)
+    return render_column(values, column.ztype, opts)

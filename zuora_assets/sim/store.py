@@ -1,16 +1,16 @@
 """Columnar version store of one model: what is visible at an instant, and upserts, deletes and field drift.
 
-Versions live in immutable segments (an Arrow table plus numpy arrays `valid_from` / `valid_to`, epoch ms).
-A row is visible at T when valid_from <= T < valid_to. A tombstone row (`_deleted`) is visible, as a
-deletion, for 30 days after its UpdatedDate. Writers replace segments copy-on-write under a lock, so
-readers never lock.
+Versions live in immutable segments (`versions.Segment`: an Arrow table plus numpy arrays `valid_from` /
+`valid_to`, epoch ms, and an UpdatedDate index). A row is visible at T when valid_from <= T < valid_to.
+A tombstone row (`_deleted`) is visible, as a deletion, for 30 days after its UpdatedDate. Writers
+replace segments copy-on-write under a lock, so readers never lock.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -20,11 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from zuora_assets.sim import tz
+from zuora_assets.sim.versions import DELETED, INF_MS, Rows, Segment, Span, conform
 from zuora_assets.zuora.catalog import Field, ZuoraModel
-
-INF_MS = np.iinfo(np.int64).max
-RETENTION_MS = 30 * tz.DAY_MS
-DELETED = "_deleted"
 
 
 @dataclass(frozen=True)
@@ -34,29 +31,6 @@ class Change:
     at_ms: int
     visible_ms: int
     user: str
-
-
-@dataclass(frozen=True)
-class Segment:
-    """A batch of version rows and when each is visible."""
-
-    table: pa.Table
-    valid_from: np.ndarray
-    valid_to: np.ndarray
-
-    @classmethod
-    def of(cls, table: pa.Table, valid_from: np.ndarray, valid_to: np.ndarray | None = None) -> Segment:
-        to = np.full(table.num_rows, INF_MS, dtype=np.int64) if valid_to is None else valid_to
-        return cls(table, np.asarray(valid_from, dtype=np.int64), to)
-
-    def visible(self, at_ms: int, deleted: bool) -> np.ndarray:
-        """Mask of rows visible at `at_ms`; tombstones only when `deleted` and still within retention."""
-        mask = (self.valid_from <= at_ms) & (at_ms < self.valid_to)
-        tomb = self.table.column(DELETED).to_numpy(zero_copy_only=False)
-        if not deleted:
-            return mask & ~tomb
-        updated = pc.cast(self.table.column("UpdatedDate"), pa.int64()).to_numpy(zero_copy_only=False)
-        return mask & (~tomb | (at_ms < updated + RETENTION_MS))
 
 
 class ModelStore:
@@ -103,29 +77,23 @@ class ModelStore:
 
     # ----- reading -----
 
+    def rows(self, at_ms: int, deleted: bool, span: Span | None = None) -> Rows:
+        """Rows visible at `at_ms` (tombstones too when `deleted`), only UpdatedDate in `span` when given.
+
+        They are read with the fields exported now; with `span` they come in UpdatedDate order per segment.
+        """
+        return Rows.visible(self.segments, self.fields, at_ms, deleted, span)
+
     def state(self, at_ms: int, deleted: bool) -> pa.Table:
         """Rows visible at `at_ms` (tombstones too when `deleted`), columns = exported fields + `_deleted`."""
-        fields, segments = self.fields, self.segments
-        parts = []
-        for seg in segments:
-            mask = seg.visible(at_ms, deleted)
-            if mask.any():
-                parts.append(_conform(seg.table.filter(pa.array(mask)), fields))
-        if not parts:
-            return _conform(segments[0].table.slice(0, 0), fields) if segments else _empty(fields)
-        return pa.concat_tables(parts)
+        return self.rows(at_ms, deleted).table()
 
     def sample(self, at_ms: int, n: int, rng: np.random.Generator) -> pa.Table:
         """`n` live records (with repetition), all known fields, to serve as templates."""
-        parts = []
-        for seg in self.segments:
-            mask = seg.visible(at_ms, deleted=False)
-            if mask.any():
-                parts.append(_conform(seg.table.filter(pa.array(mask)), tuple(self.known.values())))
-        if not parts:
+        live = Rows.visible(self.segments, tuple(self.known.values()), at_ms, deleted=False)
+        if len(live) == 0:
             raise ValueError(f"{self.model.object}: no live records to copy; upsert one first")
-        live = pa.concat_tables(parts)
-        return live.take(pa.array(rng.integers(0, live.num_rows, size=n)))
+        return live.take(rng.integers(0, len(live), size=n)).table()
 
     # ----- writing -----
 
@@ -162,7 +130,7 @@ class ModelStore:
     def append(self, table: pa.Table, visible_ms: int) -> None:
         """Add new records (a burst); `table` has Zuora field columns and `_deleted`."""
         with self._lock:
-            self.segments = [*self.segments, Segment.of(table, np.full(table.num_rows, visible_ms))]
+            self.segments = [*self.segments, Segment.of(table, np.full(table.num_rows, visible_ms, dtype=np.int64))]
 
     def mark_initial(self) -> None:
         """Make the current data and fields what `reset()` returns to."""
@@ -183,7 +151,7 @@ class ModelStore:
         return None
 
     def _row(self, seg_index: int, row: int) -> dict:
-        table = _conform(self.segments[seg_index].table.slice(row, 1), tuple(self.known.values()))
+        table = conform(self.segments[seg_index].table.slice(row, 1), tuple(self.known.values()))
         values = table.to_pylist()[0]
         for name in ("CreatedDate", "UpdatedDate"):
             values[name] = tz.to_ms(values[name]) if values[name] is not None else None
@@ -193,9 +161,7 @@ class ModelStore:
         segments = list(self.segments)
         if current is not None:
             seg_index, r = current
-            valid_to = segments[seg_index].valid_to.copy()
-            valid_to[r] = visible_ms
-            segments[seg_index] = replace(segments[seg_index], valid_to=valid_to)
+            segments[seg_index] = segments[seg_index].ending(r, visible_ms)
         segments.append(Segment.of(_one_row(row, tuple(self.known.values())), np.array([visible_ms])))
         self.segments = segments
 
@@ -264,15 +230,3 @@ def _one_row(row: Mapping[str, Any], fields: tuple[Field, ...]) -> pa.Table:
     columns = {f.name: pa.array([_arrow_value(row.get(f.name), f)], type=f.arrow_type) for f in fields}
     columns[DELETED] = pa.array([bool(row.get(DELETED))])
     return pa.table(columns)
-
-
-def _conform(table: pa.Table, fields: tuple[Field, ...]) -> pa.Table:
-    """`table` with exactly `fields` (missing ones as nulls) then `_deleted`."""
-    names = set(table.column_names)
-    columns = [table.column(f.name) if f.name in names else pa.nulls(table.num_rows, f.arrow_type) for f in fields]
-    columns.append(table.column(DELETED))
-    return pa.Table.from_arrays(columns, names=[f.name for f in fields] + [DELETED])
-
-
-def _empty(fields: tuple[Field, ...]) -> pa.Table:
-    return pa.schema([(f.name, f.arrow_type) for f in fields] + [(DELETED, pa.bool_())]).empty_table()

@@ -13,8 +13,9 @@ from zuora_assets.sim import columns as col
 from zuora_assets.sim import tz
 from zuora_assets.sim.config import SimConfig, check_custom_field
 from zuora_assets.sim.generate import MODEL_TAGS, TenantGenerator
-from zuora_assets.sim.store import DELETED, Change, ModelStore, Segment
+from zuora_assets.sim.store import Change, ModelStore
 from zuora_assets.sim.timeline import Clock
+from zuora_assets.sim.versions import DELETED, Segment
 from zuora_assets.zuora.catalog import MODELS, Field, model
 
 FIRST_NEW_ROW = 1 << 36  # row numbers of records created after generation (generated rows count from 0)
@@ -49,20 +50,19 @@ class Tenant:
         """The store of a model given by name (`invoice_item`) or object (`InvoiceItem`)."""
         return self.stores[model(name).object]
 
-    def new_ids(self, obj: str, n: int) -> pa.Array:
+    def new_ids(self, obj: str, n: int, ordered: bool = False) -> pa.Array:
+        """`n` new unique ids of `obj` (ascending if `ordered`)."""
         first = self._next_row[obj]
         self._next_row[obj] = first + n
-        return col.hex_ids(self.rng, self.index * 32 + MODEL_TAGS[obj], first, n)
+        return col.hex_ids(self.rng, self.index * 32 + MODEL_TAGS[obj], first, n, ordered)
 
     def truth(self, name: str, start_ms: int, end_ms: int, at_ms: int) -> pa.Table:
         """What a perfect export of window [start, end) at `at_ms` contains, typed and named per the catalog."""
         store = self.store(name)
-        fields = store.fields
-        state = store.state(at_ms, deleted=True)
-        updated = pc.cast(state.column("UpdatedDate"), pa.int64())
-        window = state.filter(pc.and_(pc.greater_equal(updated, start_ms), pc.less(updated, end_ms)))
-        schema = store.model.arrow_schema(fields)
-        return window.rename_columns(schema.names).cast(schema).sort_by("id")
+        rows = store.rows(at_ms, deleted=True, span=(start_ms, end_ms))
+        schema = store.model.arrow_schema(rows.fields)
+        ids = rows.columns(["Id"]).column("Id")
+        return rows.take(pc.sort_indices(ids).to_numpy()).table().rename_columns(schema.names).cast(schema)
 
     def upsert(self, obj: str, record: Mapping[str, Any], at_ms: int, lag_ms: int) -> dict:
         store = self.store(obj)
@@ -80,8 +80,9 @@ class Tenant:
         at_ms -= at_ms % 1000
         rows = store.sample(at_ms, n, self.rng)
         stamp = pa.array(np.full(n, at_ms), type=pa.int64()).cast(pa.timestamp("ms"))
-        replaced = {"Id": self.new_ids(store.model.object, n), "CreatedDate": stamp, "UpdatedDate": stamp,
-                    "CreatedById": pa.array([SIM_USER] * n), "UpdatedById": pa.array([SIM_USER] * n),
+        user = pa.repeat(pa.scalar(SIM_USER), n)
+        replaced = {"Id": self.new_ids(store.model.object, n, ordered=True), "CreatedDate": stamp,
+                    "UpdatedDate": stamp, "CreatedById": user, "UpdatedById": user,
                     DELETED: pa.array(np.zeros(n, dtype=bool))}
         for name, values in replaced.items():
             rows = rows.set_column(rows.column_names.index(name), name, values)

@@ -9,6 +9,8 @@ A field is `Field`, `Object.Field` (own object) or `Rel.Id` (the own field `RelI
 no offset = tenant time zone; `YYYY-MM-DD` = the whole tenant-local day. A space-separated datetime
 (`'2024-01-01 00:00:00'`) makes Zuora silently ignore the predicate, so the simulator does the same.
 Errors raise ZoqlError, which the AQuA layer reports as 90005.
+The parsed query also knows which UpdatedDate range its condition implies (`span`), so that it runs on
+the rows of that range only (found by binary search), and which fields its condition reads.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from zuora_assets.sim import tz
+from zuora_assets.sim.versions import INF_MS, Rows, Span
 from zuora_assets.zuora.catalog import Field, arrow_type
 
 _TOKEN = re.compile(
@@ -32,6 +36,8 @@ _TOKEN = re.compile(
 _OPS = {"=": pc.equal, "!=": pc.not_equal, "<>": pc.not_equal, "<": pc.less, "<=": pc.less_equal,
         ">": pc.greater, ">=": pc.greater_equal}
 TRUE = pc.scalar(True)
+CURSOR = "UpdatedDate"
+_POSITION = "__position"
 
 
 class ZoqlError(ValueError):
@@ -56,16 +62,29 @@ class ExportQuery:
     order: tuple[tuple[str, str], ...]
     offset: int = 0
     limit: int | None = None
+    span: Span | None = None
+    where_fields: tuple[str, ...] = ()
 
-    def run(self, table: pa.Table) -> pa.Table:
-        """Filter, sort and slice `table` (all fields + extra columns kept, selection happens at output)."""
-        if self.where is not None:
-            table = table.filter(self.where)
-        if self.order:
-            table = table.sort_by(list(self.order))
-        if self.offset or self.limit is not None:
-            table = table.slice(self.offset, self.limit)
-        return table
+    def run(self, rows: Rows) -> Rows:
+        """Filter, sort and slice `rows` (candidates, e.g. those in `span`); only the columns it reads are built."""
+        if self.where is not None and len(rows):
+            narrow = rows.columns(self.where_fields).append_column(_POSITION, pa.array(np.arange(len(rows))))
+            rows = rows.take(narrow.filter(self.where).column(_POSITION).to_numpy())
+        if self.order and len(rows):
+            keys = rows.columns([name for name, _ in self.order])
+            if not _in_order(keys, self.order):
+                rows = rows.take(pc.sort_indices(keys, sort_keys=list(self.order)).to_numpy())
+        stop = None if self.limit is None else self.offset + self.limit
+        return rows.take(np.arange(len(rows))[self.offset:stop]) if self.offset or stop is not None else rows
+
+
+def _in_order(keys: pa.Table, order: tuple[tuple[str, str], ...]) -> bool:
+    """Whether a one-key sort of `keys` (without nulls) would leave them as they are (rows often come sorted)."""
+    if len(order) != 1 or keys.num_rows < 2 or keys.column(0).null_count:
+        return len(order) == 1 and keys.num_rows < 2
+    values = keys.column(0).combine_chunks()
+    ascending = pc.less_equal if order[0][1] == "ascending" else pc.greater_equal
+    return pc.all(ascending(values[:-1], values[1:])).as_py()
 
 
 @dataclass
@@ -101,10 +120,29 @@ def parse(text: str, fields_of: FieldsOf, tenant_tz: str) -> ExportQuery:
     return _Parser(tokenize(text), fields_of, tenant_tz).query()
 
 
+@dataclass(frozen=True)
+class _Cond:
+    """A parsed condition and the UpdatedDate range every row it keeps lies in (None = any)."""
+
+    expr: pc.Expression
+    span: Span | None = None
+
+    def __and__(self, other: _Cond) -> _Cond:
+        spans = [s for s in (self.span, other.span) if s is not None]
+        span = (max(s[0] for s in spans), min(s[1] for s in spans)) if spans else None
+        return _Cond(self.expr & other.expr, span)
+
+    def __or__(self, other: _Cond) -> _Cond:
+        both = self.span is not None and other.span is not None
+        span = (min(self.span[0], other.span[0]), max(self.span[1], other.span[1])) if both else None
+        return _Cond(self.expr | other.expr, span)
+
+
 class _Parser:
     def __init__(self, tokens: list[_Token], fields_of: FieldsOf, tenant_tz: str):
         self.tokens, self.pos, self.fields_of, self.tz = tokens, 0, fields_of, tenant_tz
         self.object, self.fields = "", {}
+        self.read: dict[str, None] = {}  # fields the condition reads, in order
 
     # ----- token helpers -----
 
@@ -146,7 +184,8 @@ class _Parser:
         offset, limit = self.limit() if self.accept("limit") else (0, None)
         if self.peek() is not None:
             raise ZoqlError(f"unexpected {self.peek().text!r} after the end of the query")
-        return ExportQuery(self.object, columns, where, order, offset, limit)
+        return ExportQuery(self.object, columns, where and where.expr, order, offset, limit,
+                           where and where.span, tuple(self.read))
 
     def select_list(self, tokens: list[_Token]) -> tuple[Column, ...]:
         if len(tokens) == 1 and tokens[0].text == "*":
@@ -166,37 +205,38 @@ class _Parser:
             return Column(f"{prefix}.Id", self.fields[(prefix + "id").lower()])
         raise ZoqlError(f"There is no field named {name}")
 
-    def condition(self) -> pc.Expression:
-        expr = self.conjunction()
+    def condition(self) -> _Cond:
+        cond = self.conjunction()
         while self.accept("or"):
-            expr = expr | self.conjunction()
-        return expr
+            cond = cond | self.conjunction()
+        return cond
 
-    def conjunction(self) -> pc.Expression:
-        expr = self.unary()
+    def conjunction(self) -> _Cond:
+        cond = self.unary()
         while self.accept("and"):
-            expr = expr & self.unary()
-        return expr
+            cond = cond & self.unary()
+        return cond
 
-    def unary(self) -> pc.Expression:
+    def unary(self) -> _Cond:
         if self.accept("not"):
-            return ~self.unary()
+            return _Cond(~self.unary().expr)
         if self.accept("("):
-            expr = self.condition()
+            cond = self.condition()
             self.expect(")")
-            return expr
+            return cond
         return self.predicate()
 
-    def predicate(self) -> pc.Expression:
+    def predicate(self) -> _Cond:
         tok = self.next("a field name")
         if tok.kind != "name":
             raise ZoqlError(f"expected a field name but found {tok.text!r}")
         f = self.column(tok.text).field
+        self.read[f.name] = None
         ref = pc.field(f.name)
         if self.accept("is"):
             negate = self.accept("not")
             self.expect("null")
-            return ~ref.is_null() if negate else ref.is_null()
+            return _Cond(~ref.is_null() if negate else ref.is_null())
         op = self.next("a comparison operator")
         if op.kind != "op":
             raise ZoqlError(f"expected a comparison operator after {tok.text} but found {op.text!r}")
@@ -204,21 +244,21 @@ class _Parser:
         if lit.word == "null":
             if op.text not in ("=", "!=", "<>"):
                 raise ZoqlError(f"null can only be compared with = or != (in {tok.text} {op.text} null)")
-            return ref.is_null() if op.text == "=" else ~ref.is_null()
+            return _Cond(ref.is_null() if op.text == "=" else ~ref.is_null())
         return self.compare(f, op.text, lit)
 
-    def compare(self, f: Field, op: str, lit: _Token) -> pc.Expression:
+    def compare(self, f: Field, op: str, lit: _Token) -> _Cond:
         if lit.kind not in ("str", "num") and lit.word not in ("true", "false"):
             raise ZoqlError(f"expected a literal after {f.name} {op} but found {lit.text!r}")
         text = lit.text[1:-1].replace("''", "'").replace("\\'", "'") if lit.kind == "str" else lit.text
         ref = pc.field(f.name)
         if f.type == "datetime":
-            return _datetime_predicate(ref, op, text, self.tz)
+            return _datetime_predicate(ref, op, text, self.tz, f.name == CURSOR)
         try:
             value = _typed_literal(f, text)
         except (ValueError, InvalidOperation) as e:
             raise ZoqlError(f"{text!r} is not a valid {f.type} value for {f.name}") from e
-        return _OPS[op](ref, pa.scalar(value, type=arrow_type(f.type)))
+        return _Cond(_OPS[op](ref, pa.scalar(value, type=arrow_type(f.type))))
 
     def order_by(self) -> tuple[tuple[str, str], ...]:
         self.expect("by")
@@ -259,18 +299,21 @@ def _typed_literal(f: Field, text: str) -> object:
     return text
 
 
-def _datetime_predicate(ref: pc.Expression, op: str, text: str, tenant_tz: str) -> pc.Expression:
+def _datetime_predicate(ref: pc.Expression, op: str, text: str, tenant_tz: str, cursor: bool) -> _Cond:
+    """A datetime comparison; on the cursor field (UpdatedDate) also the range of epoch ms it keeps."""
     try:
         lit = tz.parse_literal(text, tenant_tz)
     except ValueError as e:
         raise ZoqlError(str(e)) from e
     if lit.ignored:
-        return TRUE
+        return _Cond(TRUE)
+    lo, hi = lit.start, lit.end if lit.is_day else lit.start + 1  # the instants the literal stands for
+    span = {"=": (lo, hi), "<": (-INF_MS, lo), "<=": (-INF_MS, hi), ">": (hi, INF_MS), ">=": (lo, INF_MS)}.get(op)
     start = pa.scalar(tz.from_ms(lit.start).replace(tzinfo=None), type=pa.timestamp("ms"))
     if not lit.is_day:
-        return _OPS[op](ref, start)
+        return _Cond(_OPS[op](ref, start), span if cursor else None)
     end = pa.scalar(tz.from_ms(lit.end).replace(tzinfo=None), type=pa.timestamp("ms"))
-    return {
+    expr = {
         "=": (ref >= start) & (ref < end),
         "!=": (ref < start) | (ref >= end),
         "<>": (ref < start) | (ref >= end),
@@ -279,3 +322,4 @@ def _datetime_predicate(ref: pc.Expression, op: str, text: str, tenant_tz: str) 
         ">": ref >= end,
         ">=": ref >= start,
     }[op]
+    return _Cond(expr, span if cursor else None)
