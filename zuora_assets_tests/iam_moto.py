@@ -13,10 +13,11 @@ import json
 from dataclasses import dataclass
 
 import pytest
+from botocore.exceptions import ClientError
 from moto.athena.responses import AthenaResponse
 from moto.glue.responses import GlueResponse
 
-from zuora_assets.iam import trust_policy
+from zuora_assets.iam import seed_policy, trust_policy
 from zuora_assets.settings import AwsSettings
 
 ACCOUNT_ID = "123456789012"  # moto's account: AssumeRole credentials belong to the role ARN's account
@@ -83,22 +84,83 @@ def create_user(moto, name: str, policy: dict) -> Principal:
     return Principal(arn, key["AccessKeyId"], key["SecretAccessKey"])
 
 
+def assume_policy(role_arn: str) -> dict:
+    """A permissions policy that allows sts:AssumeRole on `role_arn` only."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": role_arn}],
+    }
+
+
 def create_role(moto, aws: AwsSettings, policy: dict) -> Principal:
     """The role of AWS_ROLE_ARN holding `policy`, trusting a deployer user (with the external id); the deployer.
 
     The trust principal is the deployer's exact ARN (moto does not match `:root` principals).
     """
-    assume = {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": ROLE_ARN}],
-    }
-    deployer = create_user(moto, DEPLOYER, assume)
+    deployer = create_user(moto, DEPLOYER, assume_policy(ROLE_ARN))
+    put_role(moto, aws, policy, deployer.arn)
+    return deployer
+
+
+def put_role(moto, aws: AwsSettings, policy: dict, principal_arn: str) -> None:
+    """The role of AWS_ROLE_ARN holding `policy`, trusting `principal_arn` when it presents the external id."""
     iam = moto.client("iam")
-    iam.create_role(RoleName=ROLE_NAME, AssumeRolePolicyDocument=json.dumps(trust_policy(aws, deployer.arn)))
+    iam.create_role(RoleName=ROLE_NAME, AssumeRolePolicyDocument=json.dumps(trust_policy(aws, principal_arn)))
     iam.put_role_policy(
         RoleName=ROLE_NAME, PolicyName="transfer-service-policy", PolicyDocument=json.dumps(policy)
     )
-    return deployer
+
+
+@dataclass(frozen=True)
+class SessionCredentials:
+    """Temporary credentials of an assumed-role session (what a CI runner or an EC2 instance holds)."""
+
+    arn: str
+    access_key_id: str
+    secret_access_key: str
+    session_token: str
+
+
+def create_runner_session(moto, session_name: str = "ci") -> SessionCredentials:
+    """Temporary credentials (with a session token) of a `ci-runner` role session that may assume AWS_ROLE_ARN.
+
+    A user assumes `ci-runner` (no external id); the session's ARN is what AWS_ROLE_ARN's trust policy must
+    name. Call while IAM enforcement is off.
+    """
+    runner_arn = f"arn:aws:iam::{ACCOUNT_ID}:role/ci-runner"
+    user = create_user(moto, "ci-user", assume_policy(runner_arn))
+    iam = moto.client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": user.arn}, "Action": "sts:AssumeRole"}],
+    }
+    iam.create_role(RoleName="ci-runner", AssumeRolePolicyDocument=json.dumps(trust))
+    iam.put_role_policy(
+        RoleName="ci-runner",
+        PolicyName="assume-transfer-role",
+        PolicyDocument=json.dumps(assume_policy(ROLE_ARN)),
+    )
+    sts = moto.client(
+        "sts", aws_access_key_id=user.access_key_id, aws_secret_access_key=user.secret_access_key
+    )
+    response = sts.assume_role(RoleArn=runner_arn, RoleSessionName=session_name)
+    c = response["Credentials"]
+    return SessionCredentials(
+        response["AssumedRoleUser"]["Arn"], c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"]
+    )
+
+
+def enforce_iam(moto) -> None:
+    """Turn IAM enforcement on and prove it is on: moto's default test keys are refused."""
+    moto.set_iam_enforcement(True)
+    with pytest.raises(ClientError):
+        moto.client("s3").list_buckets()
+
+
+def exact_seed_policy(bucket: str, schema: str, workgroup: str = "primary") -> dict:
+    """The seed's permissions policy with its placeholders filled in for moto's account and these names."""
+    values = {"ACCOUNT_ID": ACCOUNT_ID, "WORKGROUP": workgroup, "BUCKET_NAME": bucket, "SCHEMA": schema}
+    return seed_policy(values)
 
 
 def create_bucket(moto, bucket: str, region: str) -> None:

@@ -79,7 +79,8 @@ class LakeIOManager(dg.ConfigurableIOManager):
 
     def handle_output(self, context: dg.OutputContext, obj: ModelTransfer) -> None:
         model = context.asset_key.path[-1]
-        storage, folder = self.lake.storage(), self.lake.folder()
+        with fail_fast_unless_transient(f"zuora/{model}: opening the lake"):
+            storage, folder = self.lake.storage(), self.lake.folder()
         progress = ProgressLog(context.log, model)
         started = time.monotonic()
         with fail_fast_unless_transient(f"zuora/{model} transfer to {storage.uri(folder or model)}"):
