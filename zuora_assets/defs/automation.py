@@ -15,6 +15,9 @@ from zuora_assets.zuora.changes import latest_change, probe_object
 MODEL_TAG = "zuora/model"
 SENSOR_INTERVAL_SECONDS = int(os.environ.get("ZUORA_SENSOR_INTERVAL_SECONDS", "300"))
 CONSOLIDATION_CRON = os.environ.get("ZUORA_CONSOLIDATION_CRON", "30 2 * * *")
+# An append run syncs one model's new changes: its few small steps run in the run's own process rather
+# than one process per step (each of which would load the whole code location again).
+APPEND_RUN_CONFIG = {"execution": {"config": {"in_process": {}}}}
 IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
@@ -46,6 +49,7 @@ def append_request(model: ZuoraModel, changed_at: datetime, partition: str) -> d
         run_key=f"append:{model.name}:{changed_at.isoformat()}",
         partition_key=partition,
         asset_selection=model_keys(model),
+        run_config=APPEND_RUN_CONFIG,
         tags={MODE_TAG: "append", MODEL_TAG: model.name},
     )
 

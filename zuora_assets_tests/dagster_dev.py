@@ -1,0 +1,311 @@
+"""A `dagster dev` process (webserver and daemon) for tests, and a small client of its GraphQL API."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).parent.parent
+LOCATION = "zuora_assets"
+REPOSITORY = "__repository__"
+MARKER_ENV = "ZUORA_E2E_PROCESS_MARKER"  # set in every process the test starts, to find them all at the end
+READY_SECONDS = 120.0
+STOP_SECONDS = 20.0
+LOG_TAIL_CHARS = 20_000
+
+
+class GraphQLError(AssertionError):
+    """The webserver answered a GraphQL request with errors."""
+
+
+def wait_for(what: str, probe: Callable[[], Any], timeout: float, every: float = 1.0) -> Any:
+    """`probe()`'s first truthy result, polled every `every` s; fails naming `what` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {timeout:.0f} s waiting for {what}")
+        time.sleep(every)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class DagsterDev:
+    """`python -m dagster dev -w workspace.yaml` in its own process group, with its output in a log file."""
+
+    def __init__(self, home: Path, env: Mapping[str, str]):
+        self.home = home
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = home / "dagster_dev.log"
+        self.marker = uuid.uuid4().hex
+        self._env = {**env, "DAGSTER_HOME": str(home), MARKER_ENV: self.marker}
+        self._process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        """Start webserver and daemon with the repo's `dagster.yaml` as the instance settings."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / "dagster.yaml", self.home / "dagster.yaml")
+        command = [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1",
+                   "-p", str(self.port)]
+        with self.log_path.open("wb") as log:
+            self._process = subprocess.Popen(
+                command, cwd=ROOT, env=self._env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    def wait_ready(self, timeout: float = READY_SECONDS) -> None:
+        """Wait until the webserver answers GraphQL with the code location loaded."""
+        wait_for("the dagster dev webserver and the zuora_assets code location", self._location_loaded, timeout)
+
+    def _location_loaded(self) -> bool:
+        if self._process is not None and self._process.poll() is not None:
+            raise AssertionError(f"dagster dev exited with code {self._process.returncode}")
+        try:
+            data = self.query("{ locationStatusesOrError { ... on WorkspaceLocationStatusEntries "
+                              "{ entries { name loadStatus } } } }")
+        except requests.RequestException:
+            return False
+        entries = data["locationStatusesOrError"].get("entries", [])
+        return any(e["name"] == LOCATION and e["loadStatus"] == "LOADED" for e in entries)
+
+    def query(self, document: str, **variables: Any) -> dict:
+        """The `data` of one GraphQL request; raises `GraphQLError` when the answer has errors."""
+        resp = requests.post(f"{self.url}/graphql", json={"query": document, "variables": variables}, timeout=60)
+        body = resp.json() if resp.headers.get("content-type", "").startswith("application/json") else {}
+        if resp.status_code != 200 or body.get("errors"):
+            raise GraphQLError(f"GraphQL request failed ({resp.status_code}): {body.get('errors') or resp.text}")
+        return body["data"]
+
+    def stop(self) -> None:
+        """Stop the process group (TERM, then KILL), then any process that still carries the marker."""
+        if self._process is not None and self._process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._process.pid, signal.SIGTERM)
+            try:
+                self._process.wait(STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self._process.pid, signal.SIGKILL)
+                self._process.wait(STOP_SECONDS)
+        # Run workers and step processes may outlive the group's leader for a moment, or leave it.
+        if not self._gone(STOP_SECONDS):
+            for pid in marked_processes(self.marker):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            self._gone(STOP_SECONDS)
+
+    def _gone(self, timeout: float) -> bool:
+        """Whether every marked process has exited within `timeout` s."""
+        deadline = time.monotonic() + timeout
+        while marked_processes(self.marker):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
+        return True
+
+    def leftover_processes(self) -> list[str]:
+        """The command lines of processes this `dagster dev` started that are still running."""
+        return [command_line(pid) for pid in marked_processes(self.marker)]
+
+    def log_tail(self) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else "(no output)"
+        return text[-LOG_TAIL_CHARS:]
+
+
+def marked_processes(marker: str) -> list[int]:
+    """Ids of the live processes whose environment carries `MARKER_ENV=marker` (Linux /proc)."""
+    needle = f"{MARKER_ENV}={marker}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if needle in (entry / "environ").read_bytes().split(b"\0") and not is_zombie(entry):
+                found.append(int(entry.name))
+    return found
+
+
+def command_line(pid: int) -> str:
+    with contextlib.suppress(OSError):
+        return f"{pid}: " + Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    return f"{pid}: (gone)"
+
+
+def is_zombie(proc: Path) -> bool:
+    with contextlib.suppress(OSError):
+        return (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    return True
+
+
+@contextlib.contextmanager
+def dagster_dev(home: Path, env: Mapping[str, str]) -> Iterator[DagsterDev]:
+    """A started, ready `dagster dev`; always stopped on exit, its output printed when the block fails."""
+    dev = DagsterDev(home, env)
+    try:
+        dev.start()
+        dev.wait_ready()
+        yield dev
+    except BaseException:
+        print(f"----- dagster dev output (tail of {dev.log_path}) -----\n{dev.log_tail()}")
+        raise
+    finally:
+        dev.stop()
+    leftovers = dev.leftover_processes()
+    assert not leftovers, f"processes started by dagster dev are still running after stop: {leftovers}"
+
+
+# ----- GraphQL queries the tests use -----
+
+REPOSITORY_SELECTOR = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY}
+FINAL_RUN_STATUSES = {"SUCCESS", "FAILURE", "CANCELED"}
+
+REPOSITORY_QUERY = """
+query ($selector: RepositorySelector!) {
+  repositoryOrError(repositorySelector: $selector) {
+    __typename
+    ... on Repository {
+      assetNodes { assetKey { path } assetChecksOrError { ... on AssetChecks { checks { name } } } }
+      sensors { name sensorState { status } }
+      schedules { name cronSchedule scheduleState { status } }
+    }
+    ... on Error { message }
+  }
+}"""
+
+LAUNCH_BACKFILL = """
+mutation ($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on Error { message }
+  }
+}"""
+
+BACKFILL_STATUS = """
+query ($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    __typename
+    ... on PartitionBackfill { status error { message } }
+    ... on Error { message }
+  }
+}"""
+
+RUNS_QUERY = """
+query ($filter: RunsFilter) {
+  runsOrError(filter: $filter) {
+    __typename
+    ... on Runs { results { runId status tags { key value } assetSelection { path } } }
+    ... on Error { message }
+  }
+}"""
+
+RUN_LOGS = """
+query ($runId: ID!) {
+  logsForRun(runId: $runId) {
+    __typename
+    ... on EventConnection { events { __typename ... on MessageEvent { message level stepKey } } }
+    ... on Error { message }
+  }
+}"""
+
+START_SENSOR = """
+mutation ($selector: SensorSelector!) {
+  startSensor(sensorSelector: $selector) {
+    __typename
+    ... on Sensor { sensorState { status } }
+    ... on Error { message }
+  }
+}"""
+
+SENSOR_TICKS = """
+query ($selector: SensorSelector!) {
+  sensorOrError(sensorSelector: $selector) {
+    __typename
+    ... on Sensor { sensorState { ticks(limit: 20) { status skipReason runIds error { message } } } }
+    ... on Error { message }
+  }
+}"""
+
+
+def answer(data: dict, field: str, typename: str) -> dict:
+    """The `field` of a GraphQL answer, which must be of type `typename` (else its error message)."""
+    value = data[field]
+    if value["__typename"] != typename:
+        raise GraphQLError(f"{field} answered {value['__typename']}: {value.get('message')}")
+    return value
+
+
+def repository(dev: DagsterDev) -> dict:
+    """What the UI shows of the code location: asset nodes with their checks, sensors, schedules."""
+    return answer(dev.query(REPOSITORY_QUERY, selector=REPOSITORY_SELECTOR), "repositoryOrError", "Repository")
+
+
+def launch_backfill(
+    dev: DagsterDev, asset_keys: list[str], partitions: list[str], run_config: dict | None = None
+) -> str:
+    """Launch an asset backfill of `asset_keys` ("zuora/account") over `partitions`; returns its id."""
+    params: dict[str, Any] = {
+        "assetSelection": [{"path": key.split("/")} for key in asset_keys],
+        "partitionNames": partitions,
+    }
+    if run_config is not None:
+        params["runConfigData"] = run_config
+    launched = answer(dev.query(LAUNCH_BACKFILL, params=params), "launchPartitionBackfill", "LaunchBackfillSuccess")
+    return launched["backfillId"]
+
+
+def backfill(dev: DagsterDev, backfill_id: str) -> dict:
+    return answer(dev.query(BACKFILL_STATUS, id=backfill_id), "partitionBackfillOrError", "PartitionBackfill")
+
+
+def runs(dev: DagsterDev, tags: Mapping[str, str]) -> list[dict]:
+    """Runs carrying all of `tags`, newest first, with their tags as a dict."""
+    filter_ = {"tags": [{"key": k, "value": v} for k, v in tags.items()]}
+    found = answer(dev.query(RUNS_QUERY, filter=filter_), "runsOrError", "Runs")["results"]
+    return [{**r, "tags": {t["key"]: t["value"] for t in r["tags"]}} for r in found]
+
+
+def run_errors(dev: DagsterDev, run_id: str) -> list[str]:
+    """The ERROR-level messages of a run's event log (step failures and the run failure)."""
+    logs = answer(dev.query(RUN_LOGS, runId=run_id), "logsForRun", "EventConnection")
+    return [f"{e.get('stepKey') or 'run'}: {e['message']}" for e in logs["events"] if e.get("level") == "ERROR"]
+
+
+def failures(dev: DagsterDev, found: list[dict]) -> str:
+    """The error messages of the failed or canceled runs among `found`, for an assertion message."""
+    lines = [f"run {r['runId']} {r['status']}: " + " | ".join(run_errors(dev, r["runId"]))
+             for r in found if r["status"] in ("FAILURE", "CANCELED")]
+    return "\n".join(lines)
+
+
+def sensor_selector(name: str) -> dict:
+    return {**REPOSITORY_SELECTOR, "sensorName": name}
+
+
+def start_sensor(dev: DagsterDev, name: str) -> str:
+    started = answer(dev.query(START_SENSOR, selector=sensor_selector(name)), "startSensor", "Sensor")
+    return started["sensorState"]["status"]
+
+
+def sensor_ticks(dev: DagsterDev, name: str) -> list[dict]:
+    """The sensor's latest ticks, newest first."""
+    sensor = answer(dev.query(SENSOR_TICKS, selector=sensor_selector(name)), "sensorOrError", "Sensor")
+    return sensor["sensorState"]["ticks"]
