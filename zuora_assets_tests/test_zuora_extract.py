@@ -6,6 +6,7 @@ Sleeps are recorded by a fake `sleep`, so backoff and polling cost no wall time.
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -203,21 +204,39 @@ def test_too_large_file_bisects_the_window(sim):
 
 
 BURST_AT = NOW - timedelta(hours=5, seconds=17)
+BURST_ROWS, FILE_ROWS, PAGE_ROWS = 1_000_000, 300_000, 400_000
 
 
-def test_burst_in_one_second_is_bisected_then_paged_by_id(sim):
-    """A bill-run burst: 40k rows in one second (the 1M-row burst runs in benchmarks/bench_extract.py)."""
-    sim.add_burst("InvoiceItem", 40_000, BURST_AT)
-    sim.add_fault({"fault": "too_large", "rows": 12_000, "query": "InvoiceItem"})
+def test_million_row_burst_in_one_second_is_bisected_then_paged_by_id(sim):
+    """Issue 3: a bill run updates 1M invoice items in one second and files over 300k rows are refused.
+
+    The client halves the 4-hour window down to the burst second, then reads it in pages by Id; its
+    first page (400k) is refused too, so it halves the page size. The result equals the truth.
+    """
+    sim.add_burst("InvoiceItem", BURST_ROWS, BURST_AT)
+    sim.add_fault({"fault": "too_large", "rows": FILE_ROWS, "query": "InvoiceItem"})
     start, end = NOW - timedelta(hours=8), NOW - timedelta(hours=4)
-    h = Harness(sim, page_size=20_000)
+    h = Harness(sim, page_size=PAGE_ROWS)
     assert_truth(sim, "invoice_item", h.extract("invoice_item", start, end), start, end)
     queries = [r["json"]["queries"][0]["query"] for r in h.requests("POST", "/v1/batch-query")]
-    second = "UpdatedDate >= '2026-11-19T18:59:43Z' and UpdatedDate < '2026-11-19T18:59:44Z'"
-    assert sum(1 for q in queries if " limit " not in q) > 14  # halvings of 4 h down to the burst second
+    windows = [_window_of(q) for q in queries if " limit " not in q]
+    around_burst = [w for w in windows if w[0] <= BURST_AT < w[1]]
+    sizes = [(b - a).total_seconds() for a, b in around_burst]
+    assert sizes[0] == 4 * 3600 and sizes[-1] == 1  # the whole window, halved down to the burst second:
+    assert all(half in (size // 2, size - size // 2) for size, half in zip(sizes, sizes[1:], strict=False))
     pages = [q for q in queries if " limit " in q]
-    assert all(second in q and " order by Id " in q for q in pages)
-    assert [q.rsplit(" ", 1)[-1] for q in pages] == ["20000", "10000", "10000", "10000", "10000", "10000"]
+    assert all(_window_of(q) == around_burst[-1] and " order by Id " in q for q in pages)
+    in_second = sim.truth("invoice_item", *around_burst[-1]).num_rows
+    full_pages = in_second // (PAGE_ROWS // 2)
+    assert [q.rsplit(" ", 1)[-1] for q in pages] == [str(PAGE_ROWS)] + [str(PAGE_ROWS // 2)] * (full_pages + 1)
+    refused = [r["status"] for r in h.requests("GET", "/v1/files/")].count(403)
+    assert refused == len(around_burst) + 1  # every window holding the burst, and the 400k page
+
+
+def _window_of(query: str) -> tuple[datetime, datetime]:
+    """The [start, end) of UpdatedDate a window query reads."""
+    start, end = re.findall(r"UpdatedDate [<>]=? '([^']+)'", query)
+    return datetime.fromisoformat(start), datetime.fromisoformat(end)
 
 
 # -- schema drift -------------------------------------------------------------------------------------

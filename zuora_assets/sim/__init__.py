@@ -4,8 +4,9 @@
     with Simulator(SimConfig(seed=7, accounts=40)) as sim:
         sim.base_url, sim.truth("invoice_item", start, end), sim.add_fault({...})
 
-Module map: `config` (SimConfig), `generate`/`timeline`/`columns`/`pools` (the data), `store`/`tenant`
-(versions and changes), `zoql` (Export ZOQL), `csvfmt` (CSV output format), `aqua` (jobs and files),
+Module map: `config` (SimConfig), `generate`/`timeline`/`columns`/`pools` (the data), `versions` (indexed
+version segments, row selections), `store`/`tenant` (versions and changes), `zoql` (Export ZOQL),
+`csvfmt` (CSV output format), `aqua` (jobs and files),
 `objectquery`, `describe`, `faults` (rule schema), `api` (endpoints), `server` (HTTP), `simulator` (facade).
 It shares only the model catalog with the client and never imports the client or dagster.
 """

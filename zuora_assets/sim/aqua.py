@@ -330,8 +330,11 @@ class Aqua:
     # ----- evaluation -----
 
     def _execute(self, job: Job, now_ms: int) -> None:
-        """Evaluate every query of the job against one snapshot and keep the chosen rows as result files."""
-        job.evaluated = True
+        """Evaluate every query of the job against one snapshot and keep the chosen rows as result files.
+
+        The job counts as evaluated only once every query is: an error half-way (HTTP 500 to the poll)
+        leaves it to be evaluated again on the next poll, never completed without its files.
+        """
         malformed = job.fault("malformed_csv")
         if self.workdir is None:
             raise RuntimeError("AQuA result files need a work directory; start the simulator first")
@@ -349,6 +352,7 @@ class Aqua:
             batch.record_count, batch.file_id = len(rows), file_id
             with self._lock:
                 self.files[file_id] = ResultFile(file_id, path, len(rows), job.fmt, now_ms, batch.text, job.id, content)
+        job.evaluated = True
 
     def _evaluate(self, job: Job, batch: Batch, now_ms: int) -> tuple[Rows, list[csvfmt.CsvColumn]]:
         store = job.tenant.store(batch.plan.object)

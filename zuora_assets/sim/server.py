@@ -1,8 +1,8 @@
 """HTTP plumbing of the simulator: a threaded HTTP/1.1 server on 127.0.0.1, requests and responses.
 
 The server knows nothing about Zuora: it parses each request into a `Request`, asks a handler for a
-`Response`, writes it (streaming files in chunks, optionally cutting the connection mid-stream), and
-reports the finished exchange to the handler's `record` hook for the request log.
+`Response`, reports the exchange to the handler's `record` hook for the request log, then writes the
+response (streaming files in chunks, optionally cutting the connection mid-stream).
 """
 
 from __future__ import annotations
@@ -86,10 +86,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         req = Request(self.command, url.path, url.query, {k.lower(): v for k, v in self.headers.items()}, body)
         resp = self.server.handler(req)
-        try:
-            self._write(resp)
-        finally:
-            self.server.recorder(req, resp)
+        self.server.recorder(req, resp)  # before answering: a client that got the answer finds it in the log
+        self._write(resp)
 
     do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _handle
 

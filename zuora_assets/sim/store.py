@@ -80,7 +80,7 @@ class ModelStore:
     def rows(self, at_ms: int, deleted: bool, span: Span | None = None) -> Rows:
         """Rows visible at `at_ms` (tombstones too when `deleted`), only UpdatedDate in `span` when given.
 
-        They are read with the fields exported now; with `span` they come in UpdatedDate order per segment.
+        They are read with the fields exported now and come segment by segment, each in (UpdatedDate, Id) order.
         """
         return Rows.visible(self.segments, self.fields, at_ms, deleted, span)
 

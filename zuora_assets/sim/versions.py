@@ -34,13 +34,14 @@ def _epoch_ms(column: pa.ChunkedArray) -> np.ndarray:
 def _sorted_by_updated_and_id(table: pa.Table) -> bool:
     """Whether rows are already in (UpdatedDate, Id) order, without nulls (a linear check, no sort)."""
     updated, ids = table.column("UpdatedDate"), table.column("Id")
-    if table.num_rows < 2 or updated.null_count or ids.null_count:
-        return table.num_rows < 2
-    ms = _epoch_ms(updated)
-    step = np.diff(ms)
+    if table.num_rows < 2:
+        return True
+    if updated.null_count or ids.null_count:
+        return False
+    step = np.diff(_epoch_ms(updated))
     ids = ids.combine_chunks()
-    same_second_ordered = pc.less(ids[:-1], ids[1:]).to_numpy(zero_copy_only=False)
-    return bool(np.all((step > 0) | ((step == 0) & same_second_ordered)))
+    ids_ascending = pc.less(ids[:-1], ids[1:]).to_numpy(zero_copy_only=False)
+    return bool(np.all((step > 0) | ((step == 0) & ids_ascending)))
 
 
 @dataclass(frozen=True)
@@ -76,11 +77,10 @@ class Segment:
         With `span`, only rows whose UpdatedDate is in it. Rows come in table order: (UpdatedDate, Id).
         """
         lo, hi = (0, self.table.num_rows) if span is None else np.searchsorted(self.updated, span)
-        rows = np.arange(lo, hi)
-        keep = (self.valid_from[rows] <= at_ms) & (at_ms < self.valid_to[rows])
-        tomb = self.tomb[rows]
-        keep &= (~tomb | (at_ms < self.updated[rows] + RETENTION_MS)) if deleted else ~tomb
-        return rows[keep]
+        keep = (self.valid_from[lo:hi] <= at_ms) & (at_ms < self.valid_to[lo:hi])
+        tomb = self.tomb[lo:hi]
+        keep &= (~tomb | (at_ms < self.updated[lo:hi] + RETENTION_MS)) if deleted else ~tomb
+        return np.flatnonzero(keep) + lo
 
 
 @dataclass(frozen=True)
@@ -107,6 +107,10 @@ class Rows:
     def take(self, positions: np.ndarray) -> Rows:
         """These rows at `positions` (an index array), in that order."""
         return replace(self, seg=self.seg[positions], row=self.row[positions])
+
+    def slice(self, start: int, stop: int | None) -> Rows:
+        """These rows from position `start` to `stop` (None = the end)."""
+        return replace(self, seg=self.seg[start:stop], row=self.row[start:stop])
 
     def columns(self, names: Sequence[str]) -> pa.Table:
         """Just the columns `names` (field names or `_deleted`) of every row, for filtering and sorting."""

@@ -10,7 +10,8 @@ no offset = tenant time zone; `YYYY-MM-DD` = the whole tenant-local day. A space
 (`'2024-01-01 00:00:00'`) makes Zuora silently ignore the predicate, so the simulator does the same.
 Errors raise ZoqlError, which the AQuA layer reports as 90005.
 The parsed query also knows which UpdatedDate range its condition implies (`span`), so that it runs on
-the rows of that range only (found by binary search), and which fields its condition reads.
+the rows of that range only (found by binary search), whether that range alone decides the condition
+(`span_exact`, e.g. a window `UpdatedDate >= a and UpdatedDate < b`), and which fields the condition reads.
 """
 
 from __future__ import annotations
@@ -63,25 +64,33 @@ class ExportQuery:
     offset: int = 0
     limit: int | None = None
     span: Span | None = None
+    span_exact: bool = False
     where_fields: tuple[str, ...] = ()
 
     def run(self, rows: Rows) -> Rows:
-        """Filter, sort and slice `rows` (candidates, e.g. those in `span`); only the columns it reads are built."""
-        if self.where is not None and len(rows):
+        """Filter, sort and slice `rows`, the candidates whose UpdatedDate is in `span`.
+
+        Only the columns the query reads are built; a condition that `span` decides is not evaluated again.
+        """
+        if self.where is not None and not self.span_exact and len(rows):
             narrow = rows.columns(self.where_fields).append_column(_POSITION, pa.array(np.arange(len(rows))))
             rows = rows.take(narrow.filter(self.where).column(_POSITION).to_numpy())
         if self.order and len(rows):
             keys = rows.columns([name for name, _ in self.order])
             if not _in_order(keys, self.order):
                 rows = rows.take(pc.sort_indices(keys, sort_keys=list(self.order)).to_numpy())
-        stop = None if self.limit is None else self.offset + self.limit
-        return rows.take(np.arange(len(rows))[self.offset:stop]) if self.offset or stop is not None else rows
+        return rows.slice(self.offset, None if self.limit is None else self.offset + self.limit)
 
 
 def _in_order(keys: pa.Table, order: tuple[tuple[str, str], ...]) -> bool:
-    """Whether a one-key sort of `keys` (without nulls) would leave them as they are (rows often come sorted)."""
-    if len(order) != 1 or keys.num_rows < 2 or keys.column(0).null_count:
-        return len(order) == 1 and keys.num_rows < 2
+    """Whether `keys` already are in `order` (rows often come sorted); False means: sort them.
+
+    Checked in one linear pass for a single key without nulls; anything else is sorted.
+    """
+    if keys.num_rows < 2:
+        return True
+    if len(order) != 1 or keys.column(0).null_count:
+        return False
     values = keys.column(0).combine_chunks()
     ascending = pc.less_equal if order[0][1] == "ascending" else pc.greater_equal
     return pc.all(ascending(values[:-1], values[1:])).as_py()
@@ -122,15 +131,19 @@ def parse(text: str, fields_of: FieldsOf, tenant_tz: str) -> ExportQuery:
 
 @dataclass(frozen=True)
 class _Cond:
-    """A parsed condition and the UpdatedDate range every row it keeps lies in (None = any)."""
+    """A parsed condition and the UpdatedDate range every row it keeps lies in (None = any).
+
+    `exact`: the range alone decides the condition (rows in it need no further check).
+    """
 
     expr: pc.Expression
     span: Span | None = None
+    exact: bool = False
 
     def __and__(self, other: _Cond) -> _Cond:
         spans = [s for s in (self.span, other.span) if s is not None]
         span = (max(s[0] for s in spans), min(s[1] for s in spans)) if spans else None
-        return _Cond(self.expr & other.expr, span)
+        return _Cond(self.expr & other.expr, span, self.exact and other.exact)
 
     def __or__(self, other: _Cond) -> _Cond:
         both = self.span is not None and other.span is not None
@@ -184,8 +197,8 @@ class _Parser:
         offset, limit = self.limit() if self.accept("limit") else (0, None)
         if self.peek() is not None:
             raise ZoqlError(f"unexpected {self.peek().text!r} after the end of the query")
-        return ExportQuery(self.object, columns, where and where.expr, order, offset, limit,
-                           where and where.span, tuple(self.read))
+        return ExportQuery(self.object, columns, where.expr if where else None, order, offset, limit,
+                           where.span if where else None, where.exact if where else False, tuple(self.read))
 
     def select_list(self, tokens: list[_Token]) -> tuple[Column, ...]:
         if len(tokens) == 1 and tokens[0].text == "*":
@@ -306,12 +319,12 @@ def _datetime_predicate(ref: pc.Expression, op: str, text: str, tenant_tz: str, 
     except ValueError as e:
         raise ZoqlError(str(e)) from e
     if lit.ignored:
-        return _Cond(TRUE)
+        return _Cond(TRUE, exact=True)
     lo, hi = lit.start, lit.end if lit.is_day else lit.start + 1  # the instants the literal stands for
     span = {"=": (lo, hi), "<": (-INF_MS, lo), "<=": (-INF_MS, hi), ">": (hi, INF_MS), ">=": (lo, INF_MS)}.get(op)
     start = pa.scalar(tz.from_ms(lit.start).replace(tzinfo=None), type=pa.timestamp("ms"))
     if not lit.is_day:
-        return _Cond(_OPS[op](ref, start), span if cursor else None)
+        return _Cond(_OPS[op](ref, start), span if cursor else None, cursor and span is not None)
     end = pa.scalar(tz.from_ms(lit.end).replace(tzinfo=None), type=pa.timestamp("ms"))
     expr = {
         "=": (ref >= start) & (ref < end),
@@ -322,4 +335,4 @@ def _datetime_predicate(ref: pc.Expression, op: str, text: str, tenant_tz: str, 
         ">": ref >= end,
         ">=": ref >= start,
     }[op]
-    return _Cond(expr, span if cursor else None)
+    return _Cond(expr, span if cursor else None, cursor and span is not None)

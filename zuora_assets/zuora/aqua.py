@@ -109,8 +109,12 @@ def _outcome(query: ExportQuery, job: dict[str, Any], batch: dict[str, Any]) -> 
     if status == "completed":
         segments = batch.get("segments") or []
         file_ids = tuple(str(s) for s in segments) if segments else (str(batch.get("fileId") or ""),)
-        return BatchResult(query, str(job["id"]), tuple(f for f in file_ids if f),
-                           _record_count(batch.get("recordCount")))
+        file_ids = tuple(f for f in file_ids if f)
+        if not file_ids:
+            # Zuora gives every completed query a result file, even an empty one: without it the rows
+            # are unknown, and taking it for "no rows" would let a replace empty the partitions.
+            return Failure(TRANSIENT, f"AQuA job {job.get('id')} completed query {query.name} without a result file")
+        return BatchResult(query, str(job["id"]), file_ids, _record_count(batch.get("recordCount")))
     if status == "deleted_notallowed":
         return classify("90017", f"Zuora object {query.model.object} does not export deleted records")
     message = str(batch.get("message") or job.get("message") or f"batch status {status or 'unknown'}")
