@@ -85,9 +85,11 @@ class LakeIOManager(dg.ConfigurableIOManager):
         started = time.monotonic()
         with fail_fast_unless_transient(f"zuora/{model} transfer to {storage.uri(folder or model)}"):
             writes = self._write(context, obj, storage, folder, model, progress)
+        seconds = time.monotonic() - started
         rows, nbytes = sum(w.rows for w in writes), sum(w.bytes for w in writes)
-        context.log.info(progress.line(rows, nbytes, time.monotonic() - started) + f" in {len(writes)} partition(s)")
-        self._add_metadata(context, writes, storage, folder, model, obj)
+        context.log.info(progress.line(rows, nbytes, seconds) + f" in {len(writes)} partition(s)")
+        transfer = {"transfer_seconds": round(seconds, 1), "rows_per_second": round(rows / seconds) if seconds else 0}
+        self._add_metadata(context, writes, storage, folder, model, obj, transfer)
 
     def _write(self, context, obj: ModelTransfer, storage, folder, model, progress) -> list[PartitionWrite]:
         return write_transfer(
@@ -104,10 +106,10 @@ class LakeIOManager(dg.ConfigurableIOManager):
             run_id=context.run_id,
         )
 
-    def _add_metadata(self, context, writes, storage, folder, model, obj: ModelTransfer) -> None:
+    def _add_metadata(self, context, writes, storage, folder, model, obj: ModelTransfer, transfer: dict) -> None:
         file_schema = obj.schema.append(pa.field("_transferred_at", pa.timestamp("ms")))
         per_partition = {w.dt: partition_metadata(w, storage, folder, model, file_schema) for w in writes}
-        window = {"window_start": obj.window[0].isoformat(), "window_end": obj.window[1].isoformat()}
+        window = {"window_start": obj.window[0].isoformat(), "window_end": obj.window[1].isoformat(), **transfer}
         if len(per_partition) == 1:
             context.add_output_metadata({**next(iter(per_partition.values())), **window})
             return
