@@ -46,7 +46,7 @@ def test_thirty_day_backfill_is_one_run_one_job_set_and_one_transfer_per_day(loc
     for dt, metadata in per_partition.items():
         assert metadata["dagster/partition_row_count"].value == expected[dt]
         assert metadata["dagster/uri"].value.endswith(f"{MODEL}/dt={dt}/")
-        assert "dagster/column_schema" in metadata
+        assert "dagster/column_schema" in metadata and metadata["rows_per_second"].value >= 0
 
 
 def test_independent_readers_return_exactly_the_simulators_rows(local_tenant, local_lake):
