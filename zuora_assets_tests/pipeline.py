@@ -8,6 +8,22 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 
+def moto_settings(endpoint: str, *, bucket: str, folder: str, schema: str) -> dict[str, str]:
+    """The project's AWS settings for a bucket on a moto server, with moto's test keys."""
+    return {
+        "AWS_BUCKET": bucket,
+        "AWS_BUCKET_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "AWS_FOLDER": folder,
+        "AWS_SCHEMA": schema,
+        "AWS_QUERY_RESULTS_LOCATION": f"s3://{bucket}/athena-results/",
+        "AWS_AUTH_MODE": "keys",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_ENDPOINT_URL": endpoint,
+    }
+
+
 def last_days(n: int) -> list[str]:
     today = datetime.now(UTC).date()
     return [(today - timedelta(days=k)).isoformat() for k in range(n - 1, -1, -1)]

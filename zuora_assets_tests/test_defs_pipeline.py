@@ -12,7 +12,7 @@ import pytest
 
 from zuora_assets.athena.types import glue_type
 from zuora_assets.sim import SimConfig, Simulator
-from zuora_assets_tests.pipeline import day_window, last_days, materialize
+from zuora_assets_tests.pipeline import day_window, last_days, materialize, moto_settings
 
 BUCKET = "zuora-lake-test"
 FOLDER = "exports/zuora"
@@ -22,18 +22,7 @@ SCHEMA = "zuora_test"
 @pytest.fixture
 def aws_env(moto, monkeypatch):
     moto.client("s3").create_bucket(Bucket=BUCKET)
-    env = {
-        "AWS_BUCKET": BUCKET,
-        "AWS_BUCKET_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-        "AWS_FOLDER": FOLDER,
-        "AWS_SCHEMA": SCHEMA,
-        "AWS_QUERY_RESULTS_LOCATION": f"s3://{BUCKET}/athena-results/",
-        "AWS_AUTH_MODE": "keys",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_ENDPOINT_URL": moto.endpoint,
-    }
+    env = moto_settings(moto.endpoint, bucket=BUCKET, folder=FOLDER, schema=SCHEMA)
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("ZUORA_CLIENT_ID", raising=False)

@@ -28,7 +28,7 @@ import sqlglot
 from zuora_assets.athena.presto_view import decode_view_text
 from zuora_assets.sim import SimConfig, Simulator
 from zuora_assets_tests import dagster_dev as dd
-from zuora_assets_tests.pipeline import day_window, last_days
+from zuora_assets_tests.pipeline import day_window, last_days, moto_settings
 from zuora_assets_tests.test_defs_definitions import SNAPSHOT
 from zuora_assets_tests.test_defs_pipeline import arrow_fs, lake_keys
 
@@ -78,16 +78,7 @@ def dev_environment(simulator_url: str, moto_endpoint: str) -> dict[str, str]:
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(("ZUORA_", "AWS_", "DAGSTER_"))}
     return {
         **inherited,
-        "AWS_BUCKET": BUCKET,
-        "AWS_BUCKET_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-        "AWS_FOLDER": FOLDER,
-        "AWS_SCHEMA": SCHEMA,
-        "AWS_QUERY_RESULTS_LOCATION": f"s3://{BUCKET}/athena-results/",
-        "AWS_AUTH_MODE": "keys",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_ENDPOINT_URL": moto_endpoint,
+        **moto_settings(moto_endpoint, bucket=BUCKET, folder=FOLDER, schema=SCHEMA),
         "AWS_CONFIG_FILE": os.devnull,
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         "ZUORA_SIMULATOR_URL": simulator_url,
