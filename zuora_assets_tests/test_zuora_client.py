@@ -8,6 +8,7 @@ import socket
 import pytest
 
 from zuora_assets.zuora.client import (
+    DOWNLOAD_CHUNK,
     ZuoraAuthError,
     ZuoraClient,
     ZuoraFileTooLargeError,
@@ -156,13 +157,50 @@ def test_track_id_per_request_and_entity_header_everywhere(stub):
     assert "Authorization" not in stub.calls("POST", "/oauth/token")[0].headers
 
 
-def test_cut_download_is_retried_from_scratch(stub, tmp_path):
-    data = b"Account.Id\n" + b"".join(b"%032d\n" % i for i in range(5000))
-    stub.script("GET", "/v1/files/f1", Reply(200, data, cut_after=1000), Reply(200, data))
+FILE = b"Account.Id\n" + b"".join(b"%032d\n" % i for i in range(100_000))  # 3.3 MB
+CHUNK = DOWNLOAD_CHUNK  # a cut download resumes after the last whole chunk it wrote
+
+
+def test_cut_download_resumes_skipping_the_bytes_received_when_range_is_ignored(stub, tmp_path):
+    stub.script("GET", "/v1/files/f1", Reply(200, FILE, cut_after=CHUNK + 1000), Reply(200, FILE))
     sleeps: list[float] = []
     size = _client(stub, sleeps).download("/v1/files/f1", tmp_path / "f.csv")
-    assert size == len(data) and (tmp_path / "f.csv").read_bytes() == data
-    assert len(stub.calls("GET", "/v1/files/f1")) == 2 and len(sleeps) == 1
+    assert size == len(FILE) and (tmp_path / "f.csv").read_bytes() == FILE
+    calls = stub.calls("GET", "/v1/files/f1")
+    assert len(calls) == 2 and len(sleeps) == 1
+    assert "Range" not in calls[0].headers and calls[1].headers["Range"] == f"bytes={CHUNK}-"
+
+
+def test_cut_download_resumes_with_a_range_request(stub, tmp_path):
+    n = len(FILE)
+    stub.script(
+        "GET", "/v1/files/f1",
+        Reply(200, FILE, cut_after=CHUNK + 10),
+        Reply(206, FILE[CHUNK:], headers={"Content-Range": f"bytes {CHUNK}-{n - 1}/{n}"}, cut_after=CHUNK + 10),
+        Reply(206, FILE[2 * CHUNK:], headers={"Content-Range": f"bytes {2 * CHUNK}-{n - 1}/{n}"}),
+    )
+    size = _client(stub).download("/v1/files/f1", tmp_path / "f.csv")
+    assert size == n and (tmp_path / "f.csv").read_bytes() == FILE
+    ranges = [c.headers.get("Range") for c in stub.calls("GET", "/v1/files/f1")]
+    assert ranges == [None, f"bytes={CHUNK}-", f"bytes={2 * CHUNK}-"]
+
+
+def test_a_range_answer_that_starts_after_the_missing_byte_is_an_error(stub, tmp_path):
+    n = len(FILE)
+    stub.script(
+        "GET", "/v1/files/f1",
+        Reply(200, FILE, cut_after=CHUNK + 10),
+        Reply(206, FILE[CHUNK + 5:], headers={"Content-Range": f"bytes {CHUNK + 5}-{n - 1}/{n}"}),
+    )
+    with pytest.raises(ZuoraRequestError, match=rf"from {CHUNK} on.*bytes {CHUNK + 5}-.*cannot resume: rerun"):
+        _client(stub).download("/v1/files/f1", tmp_path / "f.csv")
+
+
+def test_a_download_that_keeps_breaking_gives_up_naming_the_bytes_received(stub, tmp_path):
+    stub.script("GET", "/v1/files/f1", Reply(200, FILE, cut_after=CHUNK + 10), Reply(200, FILE, cut_after=CHUNK))
+    with pytest.raises(ZuoraTransientError, match=rf"gave up after 3 download attempts.*cut after {CHUNK} bytes"):
+        _client(stub, max_attempts=3).download("/v1/files/f1", tmp_path / "f.csv")
+    assert (tmp_path / "f.csv").read_bytes() == FILE[:CHUNK]
 
 
 def test_403_max_object_size_and_other_403(stub, tmp_path):

@@ -359,3 +359,15 @@ def test_extract_many_chunks_jobs_and_respects_the_cap():
         submits = [r for r in sim.requests() if r["method"] == "POST" and r["path"].startswith("/v1/batch-query")]
         assert len(submits) == 7 and all(len(r["json"]["queries"]) == 4 for r in submits)
         assert sim.max_jobs_in_flight() <= 3
+
+
+def test_result_files_are_removed_whether_the_batches_are_read_to_the_end_or_abandoned(sim, tmp_path):
+    h = Harness(sim, tmp_dir=str(tmp_path))
+    assert_truth(sim, "invoice_item", h.extract("invoice_item"))
+    assert list(tmp_path.iterdir()) == []
+    sim.add_burst("InvoiceItem", 20_000, at=NOW - timedelta(hours=1))
+    batches = h.extractor.extract(model("invoice_item"), START, NOW).batches
+    next(batches)
+    assert list(tmp_path.iterdir()) != []  # downloading while the first batches are read
+    batches.close()
+    assert list(tmp_path.iterdir()) == []

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import requests
 
@@ -55,6 +55,7 @@ TOKEN_REFRESH_MARGIN = 300.0  # seconds before expiry at which a cached token is
 DOWNLOAD_CHUNK = 1 << 20
 RETRYABLE_CATEGORIES = {"50", "60", "61", "70", "99"}  # last two digits of 8-digit Zuora codes (reference 5.2)
 _TRACK_ID_FORBIDDEN = re.compile(r"[^\x21-\x7e]|[:;\"']")
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-")
 
 
 class _Secret:
@@ -182,23 +183,36 @@ class ZuoraClient:
         """Send an authenticated request with retries and return the successful response."""
         return self._send(method, self._url(path), authenticated=True, stream=stream, **kw)
 
-    def download(self, path: str, dest: Path) -> int:
-        """Download `path` into file `dest` in chunks; a cut download is retried from scratch. Returns bytes."""
+    def download(
+        self,
+        path: str,
+        dest: Path,
+        *,
+        response: requests.Response | None = None,
+        on_bytes: Callable[[int], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> int:
+        """Download `path` into file `dest` in chunks and return its size in bytes.
+
+        A cut download is resumed: the file is asked for again from the first missing byte (a `Range`
+        request; when the answer is the whole file, the bytes already received are skipped), since a
+        Zuora file id always serves the same bytes. `response` is an already opened `stream(path)` to
+        read first; `on_bytes(size)` is called after each chunk is on disk; once `stop` is set the
+        download ends early, keeping what it has.
+        """
         problem = ""
-        for attempt in range(1, self.max_attempts + 1):
-            resp = self.stream(path)
-            size = 0
-            try:
-                with open(dest, "wb") as out:
-                    for chunk in resp.iter_content(DOWNLOAD_CHUNK):
-                        out.write(chunk)
-                        size += len(chunk)
-                return size
-            except requests.RequestException as exc:
-                problem = f"download cut after {size} bytes ({type(exc).__name__})"
-                self._pause(attempt, f"GET {path}: {problem}", None)
-            finally:
-                resp.close()
+        with open(dest, "wb", buffering=0) as out:
+            for attempt in range(1, self.max_attempts + 1):
+                resp, skip = (response, 0) if response is not None else self._resume(path, out.tell())
+                response = None
+                try:
+                    self._receive(resp, out, skip, on_bytes, stop)
+                    return out.tell()
+                except requests.RequestException as exc:
+                    problem = f"download cut after {out.tell()} bytes ({type(exc).__name__})"
+                    self._pause(attempt, f"GET {path}: {problem}", None)
+                finally:
+                    resp.close()
         raise ZuoraTransientError(
             f"GET {path}: gave up after {self.max_attempts} download attempts; last problem: {problem}. "
             "The connection to Zuora keeps breaking: retry later or raise max_attempts"
@@ -220,6 +234,44 @@ class ZuoraClient:
         if path.startswith(("http://", "https://")):
             raise ZuoraConfigError(f"pass a path relative to the Zuora base URL, not {path!r}")
         return f"{self.base_url}/{path.lstrip('/')}"
+
+    def _resume(self, path: str, offset: int) -> tuple[requests.Response, int]:
+        """A stream of `path` from byte `offset` on, and how many leading bytes of it to skip."""
+        if offset == 0:
+            return self.stream(path), 0
+        resp = self.stream(path, headers={"Range": f"bytes={offset}-"})
+        if resp.status_code != 206:
+            return resp, offset  # the whole file again
+        match = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
+        start = int(match.group(1)) if match else -1
+        if not 0 <= start <= offset:
+            resp.close()
+            raise ZuoraRequestError(
+                f"GET {path}: asked for bytes from {offset} on, Zuora sent the range "
+                f"{resp.headers.get('Content-Range')!r}; the download cannot resume: rerun the transfer",
+                status=206,
+            )
+        return resp, offset - start
+
+    @staticmethod
+    def _receive(
+        resp: requests.Response,
+        out: BinaryIO,
+        skip: int,
+        on_bytes: Callable[[int], None] | None,
+        stop: threading.Event | None,
+    ) -> None:
+        """Append the body of `resp` to `out`, less its first `skip` bytes, until it ends or `stop` is set."""
+        for chunk in resp.iter_content(DOWNLOAD_CHUNK):
+            if skip:
+                dropped = min(skip, len(chunk))
+                chunk, skip = chunk[dropped:], skip - dropped
+            if chunk:
+                out.write(chunk)
+                if on_bytes is not None:
+                    on_bytes(out.tell())
+            if stop is not None and stop.is_set():
+                return
 
     def _headers(self, extra: Mapping[str, str] | None, authenticated: bool) -> dict[str, str]:
         headers = {"Zuora-Track-Id": f"{self.track_id_prefix}-{secrets.token_hex(8)}"}

@@ -44,11 +44,16 @@ from zuora_assets.zuora.errors import (
     ZuoraJobError,
     ZuoraRequestError,
 )
-from zuora_assets.zuora.results import FileSpec, read_result_file
+from zuora_assets.zuora.prefetch import prefetch
+from zuora_assets.zuora.results import FileSpec, read_result
 from zuora_assets.zuora.retry import full_jitter
+from zuora_assets.zuora.streaming import FollowedDownload
 from zuora_assets.zuora.zoql import DELETED_FIELD, ExportQuery, Window, select, to_utc
 
 Outcome = BatchResult | Failure
+# Typed batches parsed ahead of the consumer, at most: enough to keep parsing while it writes and uploads a
+# partition's file (a smaller budget stalls the parser; a larger one, or bigger batches, costs memory).
+PREFETCH_BYTES = 32 << 20
 ProgressCallback = Callable[[int, int], None]
 
 
@@ -172,15 +177,18 @@ class _ModelRun:
                             "retry the transfer")
 
     @contextlib.contextmanager
-    def _downloaded(self, result: BatchResult) -> Iterator[list[Path] | Failure]:
-        """The result's files downloaded to a temporary folder, or the Failure that prevented it."""
-        with tempfile.TemporaryDirectory(prefix="zuora-athena-", dir=self.ex.tmp_dir) as folder:
-            paths = []
+    def _downloaded(self, result: BatchResult) -> Iterator[list[FollowedDownload] | Failure]:
+        """The result's files downloading (each by its own thread) to a temporary folder, or the Failure
+        that prevented it. Every file is asked for before any row is read, so a file that is gone or too
+        large makes the query run again or the window split, never after rows were yielded."""
+        with tempfile.TemporaryDirectory(prefix="zuora-athena-", dir=self.ex.tmp_dir) as folder, \
+                contextlib.ExitStack() as downloads:
+            files = []
             try:
-                for i, file_id in enumerate(result.file_ids):
-                    path = Path(folder) / f"{i}.csv"
-                    self.byte_count += self.ex.client.download(f"/v1/files/{file_id}", path)
-                    paths.append(path)
+                for file_id in result.file_ids:
+                    path = f"/v1/files/{file_id}"
+                    response = self.ex.client.stream(path)
+                    files.append((path, downloads.enter_context(contextlib.closing(response))))
             except ZuoraFileTooLargeError:
                 yield Failure(TOO_LARGE, "result file over Zuora's download limit (max-object-size)")
                 return
@@ -189,10 +197,11 @@ class _ModelRun:
                     raise
                 yield Failure(TRANSIENT, f"result file gone (HTTP 404, AQuA job {result.job_id})")
                 return
-            yield paths
+            yield [downloads.enter_context(FollowedDownload(self.ex.client, path, Path(folder) / f"{i}.csv", resp))
+                   for i, (path, resp) in enumerate(files)]
 
-    def _read(self, result: BatchResult, paths: Sequence[Path], window: Window) -> Iterator[pa.RecordBatch]:
-        """Parse the downloaded files, check their order and total row count, and count progress."""
+    def _read(self, result: BatchResult, files: Sequence[FollowedDownload], window: Window) -> Iterator[pa.RecordBatch]:
+        """Parse the files while they download, check their order and total row count, and count progress."""
         spec = FileSpec(
             place=f"model {self.name}, window {window}",
             object=self.model.object,
@@ -202,15 +211,22 @@ class _ModelRun:
             schema=self.schema(),
         )
         rows = 0
-        for path in paths:
-            for batch in read_result_file(spec, path):
-                self._check_order(batch, spec.place)
-                self._last_id = batch.column(snake_case(self.model.primary_key))[-1].as_py()
-                rows += batch.num_rows
-                self.row_count += batch.num_rows
-                if self.ex.on_progress is not None:
-                    self.ex.on_progress(self.row_count, self.byte_count)
-                yield batch
+        for file in files:
+            bytes_before = self.byte_count
+            try:
+                for batch in read_result(spec, file.reader):
+                    self._check_order(batch, spec.place)
+                    self._last_id = batch.column(snake_case(self.model.primary_key))[-1].as_py()
+                    rows += batch.num_rows
+                    self.row_count += batch.num_rows
+                    self.byte_count = bytes_before + file.size
+                    if self.ex.on_progress is not None:
+                        self.ex.on_progress(self.row_count, self.byte_count)
+                    yield batch
+            except ZuoraRequestError as exc:  # the download failed after its first response
+                raise type(exc)(f"{spec.place}, AQuA job {result.job_id}, after {rows} rows: {exc}",
+                                status=exc.status, code=exc.code) from exc
+            self.byte_count = bytes_before + file.size
         if rows != result.record_count:
             raise ZuoraDataError(
                 f"{spec.place}: parsed {rows} rows but Zuora counted {result.record_count} "
@@ -236,6 +252,10 @@ class _ModelRun:
         )
 
 
+def _batch_bytes(batch: pa.RecordBatch) -> int:
+    return batch.nbytes
+
+
 class Extraction:
     """The rows of one model changed in one window, as a lazy stream of Arrow record batches."""
 
@@ -245,7 +265,10 @@ class Extraction:
         self.start = start
         self.end = end
         self.schema: pa.Schema = run.schema()
-        self.batches: Iterator[pa.RecordBatch] = run.batches()
+        # Made ahead by a thread (download and parsing) while the consumer writes the previous ones.
+        self.batches: Iterator[pa.RecordBatch] = prefetch(
+            run.batches(), PREFETCH_BYTES, _batch_bytes, name=f"extract {run.name}"
+        )
 
     @property
     def dropped_fields(self) -> list[str]:
@@ -254,7 +277,7 @@ class Extraction:
 
     @property
     def row_count(self) -> int:
-        """Rows yielded so far (the total once `batches` is exhausted)."""
+        """Rows parsed so far, at most a few batches ahead of `batches` (the total once it is exhausted)."""
         return self._run.row_count
 
     @property

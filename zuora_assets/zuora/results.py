@@ -11,10 +11,11 @@ raises `ZuoraDataError` naming the place (model, window) and the CSV line number
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -43,26 +44,60 @@ class FileSpec:
     schema: pa.Schema
 
 
-def _open(path: Path) -> BinaryIO:
-    with open(path, "rb") as f:
-        magic = f.read(2)
-    return gzip.open(path, "rb") if magic == _GZIP_MAGIC else open(path, "rb")  # noqa: SIM115
+Opener = Callable[[], BinaryIO]  # opens the result file's bytes (as stored: maybe gzip) from the start
 
 
-def _arrow_input(path: Path) -> pa.NativeFile:
-    with open(path, "rb") as f:
+def _decompressed(opened: Opener) -> BinaryIO:
+    """The file's CSV bytes from the start, decompressed as a stream when the file is gzip."""
+    with opened() as f:
         gz = f.read(2) == _GZIP_MAGIC
-    return pa.input_stream(str(path), compression="gzip" if gz else None)
+    raw = opened()
+    return gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw
 
 
-def _header(path: Path) -> list[str] | None:
+def _header(line: bytes) -> list[str] | None:
     """The names in the header line, or None for an empty file."""
-    with _open(path) as f:
-        line = f.readline()
     if not line.strip():
         return None
     text = line.decode("utf-8-sig", errors="replace")
     return next(csv.reader(io.StringIO(text)))
+
+
+class _NulGuard:
+    """A file-like view of a byte stream that notes whether a NUL byte went through it."""
+
+    def __init__(self, stream: BinaryIO):
+        self._stream = stream
+        self._pending = b""  # bytes read ahead by `at_end`, returned before the stream's next bytes
+        self.nul_seen = False
+        self.closed = False
+
+    def readable(self) -> bool:
+        return True
+
+    def at_end(self) -> bool:
+        """True when no byte is left (reads ahead once, waiting for a byte if needed)."""
+        if not self._pending:
+            self._pending = self._note(self._stream.read(1))
+        return not self._pending
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._note(self._stream.read(size - len(self._pending) if size > 0 else size))
+        if self._pending:
+            data, self._pending = self._pending + data, b""
+        return data
+
+    def readline(self) -> bytes:
+        return self._note(self._stream.readline())
+
+    def _note(self, data: bytes) -> bytes:
+        if not self.nul_seen and data.find(b"\x00") >= 0:
+            self.nul_seen = True
+        return data
+
+    def close(self) -> None:
+        self.closed = True
+        self._stream.close()
 
 
 def _column_positions(spec: FileSpec, header: list[str]) -> dict[str, int]:
@@ -83,10 +118,10 @@ def _column_positions(spec: FileSpec, header: list[str]) -> dict[str, int]:
     return {w.lower(): positions[w.lower()] for w in wanted}
 
 
-def _line_of_byte(path: Path, needle: bytes) -> int | None:
+def _line_of_byte(opened: Opener, needle: bytes) -> int | None:
     """Physical line number (1-based) of the first occurrence of `needle` in the file."""
     line = 1
-    with _open(path) as f:
+    with _decompressed(opened) as f:
         while chunk := f.read(1 << 20):
             at = chunk.find(needle)
             if at >= 0:
@@ -95,9 +130,9 @@ def _line_of_byte(path: Path, needle: bytes) -> int | None:
     return None
 
 
-def _malformed_row(path: Path, ncols: int) -> tuple[int, str] | None:
+def _malformed_row(opened: Opener, ncols: int) -> tuple[int, str] | None:
     """(line number, text) of the first record whose column count is not `ncols`."""
-    with _open(path) as f:
+    with _decompressed(opened) as f:
         reader = csv.reader(io.TextIOWrapper(f, encoding="utf-8", errors="replace", newline=""))
         for row in reader:
             if len(row) != ncols:
@@ -105,8 +140,8 @@ def _malformed_row(path: Path, ncols: int) -> tuple[int, str] | None:
     return None
 
 
-def _parse_error(spec: FileSpec, path: Path, ncols: int, exc: Exception) -> ZuoraDataError:
-    found = _malformed_row(path, ncols)
+def _parse_error(spec: FileSpec, opened: Opener, ncols: int, exc: Exception) -> ZuoraDataError:
+    found = _malformed_row(opened, ncols)
     where = f"CSV line {found[0]} has a malformed row ({found[1]!r})" if found else f"the CSV is malformed ({exc})"
     return ZuoraDataError(
         f"{spec.place}: {where}; expected {ncols} columns per row. Zuora produced a broken file: rerun "
@@ -154,14 +189,13 @@ def _typed_column(spec: FileSpec, name: str, strings: pa.Array, target: pa.DataT
         ) from None
 
 
-def _check_nul(spec: FileSpec, path: Path) -> None:
-    """Refuse a file with a NUL byte (one fast scan of the bytes before parsing)."""
-    line = _line_of_byte(path, b"\x00")
-    if line is not None:
-        raise ZuoraDataError(
-            f"{spec.place}: CSV line {line} contains a NUL byte. Zuora produced a corrupt file: rerun the "
-            "transfer, and report the job to Zuora support if it happens again"
-        )
+def _nul_error(spec: FileSpec, opened: Opener) -> ZuoraDataError:
+    """The error for a file with a NUL byte, naming its line."""
+    line = _line_of_byte(opened, b"\x00")
+    return ZuoraDataError(
+        f"{spec.place}: CSV line {line or '?'} contains a NUL byte. Zuora produced a corrupt file: rerun the "
+        "transfer, and report the job to Zuora support if it happens again"
+    )
 
 
 def _typed_batch(spec: FileSpec, raw: pa.RecordBatch, names: dict[str, str], rows_before: int) -> pa.RecordBatch:
@@ -183,17 +217,32 @@ def _typed_batch(spec: FileSpec, raw: pa.RecordBatch, names: dict[str, str], row
 
 
 def read_result_file(spec: FileSpec, path: Path, *, block_size: int = BLOCK_SIZE) -> Iterator[pa.RecordBatch]:
-    """Typed record batches of the result file at `path`, in file order."""
+    """Typed record batches of the complete result file at `path`, in file order."""
+    return read_result(spec, lambda: open(path, "rb"), block_size=block_size)
+
+
+def read_result(spec: FileSpec, opened: Opener, *, block_size: int = BLOCK_SIZE) -> Iterator[pa.RecordBatch]:
+    """Typed record batches of the result file that `opened()` reads, in file order, in one pass.
+
+    The bytes are parsed as `opened()`'s stream delivers them (it may still be downloading); the file is
+    opened again only to peek at its first bytes and to find the line of an error.
+    """
     if spec.schema.names[-1] != DELETED_COLUMN:
         raise ValueError(f"{spec.place}: schema must end with {DELETED_COLUMN}")
-    header = _header(path)
-    if header is None:
+    with contextlib.closing(_NulGuard(_decompressed(opened))) as stream:
+        yield from _batches(spec, opened, stream, block_size)
+
+
+def _batches(spec: FileSpec, opened: Opener, stream: _NulGuard, block_size: int) -> Iterator[pa.RecordBatch]:
+    header = _header(stream.readline())
+    if header is None or stream.at_end():
         return
+    if stream.nul_seen:
+        raise _nul_error(spec, opened)
     positions = _column_positions(spec, header)
-    _check_nul(spec, path)
     column_names = [f"c{i}" for i in range(len(header))]
     names = {key: column_names[i] for key, i in positions.items()}
-    reader = _open_reader(spec, path, column_names, sorted(set(names.values())), block_size)
+    reader = _open_reader(spec, opened, stream, column_names, sorted(set(names.values())), block_size)
     rows = 0
     while True:
         try:
@@ -201,19 +250,21 @@ def read_result_file(spec: FileSpec, path: Path, *, block_size: int = BLOCK_SIZE
         except StopIteration:
             return
         except pa.ArrowInvalid as exc:
-            raise _parse_error(spec, path, len(header), exc) from None
+            raise (_nul_error(spec, opened) if stream.nul_seen else _parse_error(spec, opened, len(header), exc)) from None
+        if stream.nul_seen:
+            raise _nul_error(spec, opened)
         batch = _typed_batch(spec, raw, names, rows)
         rows += raw.num_rows
         yield batch
 
 
 def _open_reader(
-    spec: FileSpec, path: Path, column_names: list[str], include: Sequence[str], block_size: int
+    spec: FileSpec, opened: Opener, stream: _NulGuard, column_names: list[str], include: Sequence[str], block_size: int
 ) -> pcsv.CSVStreamingReader:
     try:
         return pcsv.open_csv(
-            _arrow_input(path),
-            read_options=pcsv.ReadOptions(column_names=column_names, skip_rows=1, block_size=block_size, use_threads=False),
+            pa.PythonFile(stream, mode="r"),
+            read_options=pcsv.ReadOptions(column_names=column_names, block_size=block_size, use_threads=False),
             parse_options=pcsv.ParseOptions(newlines_in_values=True),
             convert_options=pcsv.ConvertOptions(
                 column_types={name: pa.string() for name in column_names},
@@ -224,4 +275,4 @@ def _open_reader(
             ),
         )
     except pa.ArrowInvalid as exc:
-        raise _parse_error(spec, path, len(column_names), exc) from None
+        raise _parse_error(spec, opened, len(column_names), exc) from None
