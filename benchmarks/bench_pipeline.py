@@ -168,15 +168,23 @@ def simulator(rows: int, options: Options) -> Iterator[Sim]:
 
 def serve_simulator(seed: int, accounts: int, rows: int, burst: int) -> None:
     """Entry point of the simulator process (as `python -m zuora_assets.sim`, plus an optional burst)."""
+    import signal
     import threading
 
     from zuora_assets.sim import SimConfig, Simulator
+    from zuora_assets.sim.__main__ import stop_on_sigterm
 
     sim = Simulator(SimConfig(seed=seed, accounts=accounts, days=HISTORY_DAYS, invoice_items=rows))
     if burst:
         sim.add_burst("InvoiceItem", burst)  # updated in the current second: all in today's partition
     print(f"Zuora simulator listening on {sim.start()}", flush=True)
-    threading.Event().wait()
+    signal.signal(signal.SIGTERM, stop_on_sigterm)  # terminated: still remove its gigabytes of result files
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.stop()
 
 
 # --- the reference CSV: the file the client downloads for the window ----------------------------------------

@@ -6,10 +6,15 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import threading
 
 from zuora_assets.sim import SimConfig, Simulator
+
+
+def stop_on_sigterm(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     url = sim.start(host=args.host, port=args.port)
     print(f"Zuora simulator listening on {url}", flush=True)
     print(f"client_id={config.client_id} client_secret={config.client_secret}", flush=True)
+    signal.signal(signal.SIGTERM, stop_on_sigterm)  # a terminated simulator still removes its result files
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
