@@ -6,7 +6,6 @@ from dataclasses import replace
 
 import pytest
 from botocore.credentials import RefreshableCredentials
-from botocore.exceptions import ClientError
 
 from zuora_assets.aws import AwsAuthError, AwsClients, aws_session
 from zuora_assets.connection import all_ok, format_results, run_checks
@@ -19,6 +18,7 @@ from zuora_assets_tests.iam_moto import (
     create_bucket,
     create_role,
     create_user,
+    enforce_iam,
     moto_resource_arns,  # noqa: F401  (a fixture, used by every test here)
     without_action,
 )
@@ -48,13 +48,6 @@ def settings_for(moto, principal: Principal | None = None, **env: str) -> Settin
             "AWS_SECRET_ACCESS_KEY": principal.secret_access_key,
         }
     return Settings.from_env({k: v for k, v in (values | env).items() if v})
-
-
-def enforce_iam(moto) -> None:
-    """Turn IAM enforcement on and prove it is on: moto's default test keys are refused."""
-    moto.set_iam_enforcement(True)
-    with pytest.raises(ClientError):
-        moto.client("s3").list_buckets()
 
 
 def role_setup(moto, policy_of, **env: str) -> Settings:

@@ -13,7 +13,7 @@ from pydantic import PrivateAttr
 
 from zuora_assets.athena.duckdb_catalog import DuckDBCatalog
 from zuora_assets.athena.glue import GlueCatalog
-from zuora_assets.aws import AwsClients, aws_session
+from zuora_assets.aws import AwsClients, aws_session, sse_arguments
 from zuora_assets.lake.storage import LocalStorage, S3Storage, Storage
 from zuora_assets.settings import ENV_VARS, AwsSettings, Settings
 from zuora_assets.zuora.client import ZuoraClient
@@ -151,7 +151,7 @@ def lake_storage(settings: Settings) -> Storage:
         settings.local_dir.mkdir(parents=True, exist_ok=True)
         return LocalStorage(settings.local_dir)
     aws = settings.aws
-    sse = "aws:kms" if aws.kms_key_id else "AES256"
+    sse = sse_arguments(aws)["ServerSideEncryption"]
     return S3Storage(aws_clients(aws).s3, aws.bucket, sse=sse, kms_key_id=aws.kms_key_id)
 
 

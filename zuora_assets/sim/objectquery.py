@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 
 from zuora_assets.sim import tz
 from zuora_assets.sim.tenant import Tenant
-from zuora_assets.zuora.catalog import MODELS, Field, snake_case
+from zuora_assets.zuora.catalog import MODELS, Field, object_query_plural
 
 _FILTER = re.compile(r"^([A-Za-z0-9_]+)\.(EQ|NE|LT|GT|LE|GE|SW|IN):(.*)$", re.IGNORECASE | re.DOTALL)
 _OPS = {"EQ": pc.equal, "NE": pc.not_equal, "LT": pc.less, "GT": pc.greater, "LE": pc.less_equal,
@@ -39,13 +39,7 @@ class ObjectQueryError(Exception):
         self.status = status
 
 
-def plural(obj: str) -> str:
-    """`InvoiceItem` -> `invoice-items`, `JournalEntry` -> `journal-entries`."""
-    kebab = snake_case(obj).replace("_", "-")
-    return kebab[:-1] + "ies" if kebab.endswith("y") else kebab + "s"
-
-
-PATHS = {plural(m.object): m.object for m in MODELS.values()}
+PATHS = {object_query_plural(m.object): m.object for m in MODELS.values()}
 
 
 def camel(name: str) -> str:

@@ -30,6 +30,12 @@ def snake_case(name: str) -> str:
     return s.lower() + custom
 
 
+def object_query_plural(obj: str) -> str:
+    """The Object Query collection of a Zuora object: `InvoiceItem` -> `invoice-items`, `JournalEntry` -> `journal-entries`."""
+    kebab = snake_case(obj).replace("_", "-")
+    return kebab[:-1] + "ies" if kebab.endswith("y") else kebab + "s"
+
+
 def arrow_type(zuora_type: str) -> pa.DataType:
     """The Arrow type of a Zuora field type (DESIGN.md 2.2). Unknown types are text."""
     t = zuora_type.lower()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from zuora_assets.zuora.catalog import ZuoraModel, snake_case
+from zuora_assets.zuora.catalog import ZuoraModel, object_query_plural
 from zuora_assets.zuora.client import ZuoraClient
 from zuora_assets.zuora.zoql import to_utc
 
@@ -22,13 +22,6 @@ PROXIES: dict[str, str | None] = {
     "InvoiceItemAdjustment": "Invoice",
     "JournalEntry": None,
 }
-
-
-def object_query_path(obj: str) -> str:
-    """`InvoiceItem` -> `/object-query/invoice-items`, `JournalEntry` -> `/object-query/journal-entries`."""
-    kebab = snake_case(obj).replace("_", "-")
-    plural = kebab[:-1] + "ies" if kebab.endswith("y") else kebab + "s"
-    return f"/object-query/{plural}"
 
 
 def probe_object(model: ZuoraModel) -> str | None:
@@ -43,7 +36,7 @@ def latest_change(client: ZuoraClient, obj: str, since: datetime) -> datetime | 
         "sort[]": "updateddate.DESC",
         "pageSize": "1",
     }
-    data = client.get(object_query_path(obj), params=params).json().get("data") or []
+    data = client.get(f"/object-query/{object_query_plural(obj)}", params=params).json().get("data") or []
     if not data:
         return None
     return datetime.fromisoformat(str(data[0]["updatedDate"]).replace("Z", "+00:00")).astimezone(UTC)
