@@ -141,12 +141,6 @@ def test_a_run_becomes_an_ecs_task_with_secrets_by_reference(moto, database, net
     the_instance_is_postgres_ecs_and_s3(info)
 
 
-RUN_QUERY = """
-query ($runId: ID!) {
-  runOrError(runId: $runId) { __typename ... on Run { status tags { key value } } ... on Error { message } }
-}"""
-
-
 def submit_run(dev: dd.DagsterProcesses) -> str:
     """A sync of one account partition submitted through the webserver, as the UI submits it."""
     params = {
@@ -158,11 +152,10 @@ def submit_run(dev: dd.DagsterProcesses) -> str:
 
 
 def launched_tags(dev: dd.DagsterProcesses, run_id: str) -> dict[str, str] | None:
-    run = dd.answer(dev.query(RUN_QUERY, runId=run_id), "runOrError", "Run")
+    (run,) = [r for r in dd.runs(dev, RUN_TAGS) if r["runId"] == run_id]
     if run["status"] in ("FAILURE", "CANCELED"):
         raise AssertionError(f"run {run_id} {run['status']}: " + " | ".join(dd.run_errors(dev, run_id)))
-    tags = {t["key"]: t["value"] for t in run["tags"]}
-    return tags if "ecs/task_arn" in tags else None
+    return run["tags"] if "ecs/task_arn" in run["tags"] else None
 
 
 # `dagster instance info` prints the compute log manager and the run coordinator only once something has

@@ -1,7 +1,8 @@
 """Running the project in production on AWS ECS: settings, task definitions and services, IAM policies.
 
 `python -m zuora_assets render-ecs` writes the ECS documents (`main_render`); `python -m zuora_assets
-iam-policy --deployment` prints the roles' policies (`main_iam_policy`). Nothing here imports Dagster.
+iam-policy --deployment` prints the roles' policies (`main_iam_policy`). Only the check of the rendered
+container context imports dagster-aws (the run launcher's own parser).
 """
 
 from __future__ import annotations

@@ -223,12 +223,23 @@ def service_definition(s: DeploySettings, service: Service) -> dict:
 
 
 def render(s: DeploySettings) -> dict[str, dict]:
-    """Every document of the deployment by file name: `<role>.task-definition.json`, `<role>.service.json`."""
+    """Every document of the deployment by file name: `<role>.task-definition.json`, `<role>.service.json`.
+
+    The code location's container context is first parsed by dagster-aws, as the run launcher will parse it.
+    """
+    check_container_context(container_context(s))
     documents = {}
     for service in SERVICES:
         documents[f"{service.role}.task-definition.json"] = task_definition(s, service)
         documents[f"{service.role}.service.json"] = service_definition(s, service)
     return documents
+
+
+def check_container_context(context: dict) -> None:
+    """Raise if dagster-aws's EcsRunLauncher would refuse this container context (its own schema and parser)."""
+    from dagster_aws.ecs.container_context import EcsContainerContext
+
+    EcsContainerContext.create_from_config(context)
 
 
 def _secret(ref: SecretRef) -> dict[str, str]:
