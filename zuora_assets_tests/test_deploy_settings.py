@@ -230,3 +230,11 @@ def test_the_commands_render_files_and_report_bad_settings(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "zuora_assets", "render-ecs", "--out", str(tmp_path / "x")],
                          env={**env, "DEPLOY_CLUSTER": ""}, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "DEPLOY_CLUSTER: is missing" in bad.stderr and not (tmp_path / "x").exists()
+
+
+def test_a_container_context_the_run_launcher_would_refuse_is_refused_at_render_time():
+    from dagster import DagsterInvalidConfigError
+
+    ecs.check_container_context(ecs.container_context(settings()))
+    with pytest.raises(DagsterInvalidConfigError):
+        ecs.check_container_context({"ecs": {"secrets": [{"name": "ZUORA_CLIENT_SECRET"}]}})  # no valueFrom
