@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo dev test lint venv clean
+.PHONY: demo dev test lint venv clean lock
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -22,6 +22,11 @@ dev: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
+
+# The image's pinned dependencies (deploy/requirements.txt), resolved again from pyproject.toml.
+lock: $(STAMP)
+	$(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes \
+		--custom-compile-command "make lock" -o deploy/requirements.txt
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,4 +1,4 @@
-"""Command line: `python -m zuora_assets {demo,dev,check,iam-policy}`."""
+"""Command line: `python -m zuora_assets {demo,dev,check,iam-policy,render-ecs}`."""
 
 from __future__ import annotations
 
@@ -61,7 +61,13 @@ def cmd_check(args) -> int:
 def cmd_iam_policy(args) -> int:
     from zuora_assets.iam import main_iam_policy
 
-    return main_iam_policy(os.environ)
+    return main_iam_policy(os.environ, deployment=args.deployment)
+
+
+def cmd_render_ecs(args) -> int:
+    from zuora_assets.deployment import main_render
+
+    return main_render(os.environ, Path(args.out))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -72,6 +78,7 @@ def parser() -> argparse.ArgumentParser:
         ("dev", cmd_dev, "open the Dagster UI (webserver and daemon) on the embedded default"),
         ("check", cmd_check, "test the connection: Zuora, STS, S3, Glue and Athena permissions"),
         ("iam-policy", cmd_iam_policy, "print the IAM permissions and trust policies for your settings"),
+        ("render-ecs", cmd_render_ecs, "write the ECS task definitions and services of a deployment on AWS"),
     ):
         s = sub.add_parser(name, help=help_)
         s.set_defaults(fn=fn)
@@ -81,6 +88,12 @@ def parser() -> argparse.ArgumentParser:
         if name == "demo":
             s.add_argument("--days", type=int, default=7, help="how many days (partitions) to sync")
             s.add_argument("--home", default=os.environ.get("ZUORA_ATHENA_HOME", ".lake"), help="local lake folder")
+        if name == "iam-policy":
+            s.add_argument(
+                "--deployment", action="store_true", help="also the task and execution roles of a deployment on ECS"
+            )
+        if name == "render-ecs":
+            s.add_argument("--out", default="deploy/ecs", help="folder for the JSON documents (default deploy/ecs)")
         if name == "dev":
             s.add_argument("--host", default="127.0.0.1")
             s.add_argument("--port", type=int, default=3000)

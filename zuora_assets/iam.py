@@ -135,8 +135,15 @@ def statement_for(action: str, aws: AwsSettings | None = None, account_id: str |
     return {"Sid": sid, "Effect": "Allow", "Action": [action], "Resource": list(resources)}
 
 
-def main_iam_policy(env: Mapping[str, str]) -> int:
-    """Print the permissions policy (and, in role mode, the trust policy) for the settings in `env`."""
+def main_iam_policy(env: Mapping[str, str], *, deployment: bool = False) -> int:
+    """Print the permissions policy (and, in role mode, the trust policy) for the settings in `env`.
+
+    `deployment=True`: the same policy, then the roles of a deployment on ECS (`zuora_assets.deployment`).
+    """
+    if deployment:
+        from zuora_assets.deployment import main_iam_policy as deployment_policies
+
+        return deployment_policies(env)
     try:
         settings = Settings.from_env(env)
     except SettingsError as error:

@@ -1,4 +1,4 @@
-"""A `dagster dev` process (webserver and daemon) for tests, and a small client of its GraphQL API."""
+"""Dagster processes for tests (`dagster dev`, or the production services apart), and a client of the GraphQL API."""
 
 from __future__ import annotations
 
@@ -48,36 +48,43 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class DagsterDev:
-    """`python -m dagster dev -w workspace.yaml` in its own process group, with its output in a log file."""
+class DagsterProcesses:
+    """Dagster processes started for a test, each in its own process group with its output in a log file.
+
+    Every process carries a marker in its environment, so that the processes they start (run workers,
+    step processes, code servers) are found and stopped too. `url` is the webserver's.
+    """
 
     def __init__(self, home: Path, env: Mapping[str, str]):
         self.home = home
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = home / "dagster_dev.log"
         self.marker = uuid.uuid4().hex
         self._env = {**env, "DAGSTER_HOME": str(home), MARKER_ENV: self.marker}
-        self._process: subprocess.Popen | None = None
+        self._processes: list[tuple[str, subprocess.Popen, Path]] = []
 
     def start(self) -> None:
-        """Start webserver and daemon with the repo's `dagster.yaml` as the instance settings."""
+        raise NotImplementedError
+
+    def spawn(self, name: str, command: list[str], env: Mapping[str, str] | None = None) -> None:
+        """Start `command` (from the repository's root) with the shared environment plus `env`."""
         self.home.mkdir(parents=True, exist_ok=True)
-        shutil.copy(ROOT / "dagster.yaml", self.home / "dagster.yaml")
-        command = [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1",
-                   "-p", str(self.port)]
-        with self.log_path.open("wb") as log:
-            self._process = subprocess.Popen(
-                command, cwd=ROOT, env=self._env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        log_path = self.home / f"{name}.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                command, cwd=ROOT, env={**self._env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
+        self._processes.append((name, process, log_path))
 
     def wait_ready(self, timeout: float = READY_SECONDS) -> None:
         """Wait until the webserver answers GraphQL with the code location loaded."""
-        wait_for("the dagster dev webserver and the zuora_assets code location", self._location_loaded, timeout)
+        wait_for("the Dagster webserver and the zuora_assets code location", self._location_loaded, timeout)
 
     def _location_loaded(self) -> bool:
-        if self._process is not None and self._process.poll() is not None:
-            raise AssertionError(f"dagster dev exited with code {self._process.returncode}")
+        for name, process, _ in self._processes:
+            if process.poll() is not None:
+                raise AssertionError(f"{name} exited with code {process.returncode}")
         try:
             data = self.query("{ locationStatusesOrError { ... on WorkspaceLocationStatusEntries "
                               "{ entries { name loadStatus } } } }")
@@ -95,17 +102,19 @@ class DagsterDev:
         return body["data"]
 
     def stop(self) -> None:
-        """Stop the process group (TERM, then KILL), then any process that still carries the marker."""
-        if self._process is not None and self._process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self._process.pid, signal.SIGTERM)
+        """Stop each process group (TERM, then KILL), then any process that still carries the marker."""
+        for _, process, _ in reversed(self._processes):
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM)
+        for _, process, _ in reversed(self._processes):
             try:
-                self._process.wait(STOP_SECONDS)
+                process.wait(STOP_SECONDS)
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self._process.pid, signal.SIGKILL)
-                self._process.wait(STOP_SECONDS)
-        # Run workers and step processes may outlive the group's leader for a moment, or leave it.
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(STOP_SECONDS)
+        # Run workers and step processes may outlive their group's leader for a moment, or leave it.
         if not self._gone(STOP_SECONDS):
             for pid in marked_processes(self.marker):
                 with contextlib.suppress(ProcessLookupError):
@@ -122,12 +131,30 @@ class DagsterDev:
         return True
 
     def leftover_processes(self) -> list[str]:
-        """The command lines of processes this `dagster dev` started that are still running."""
+        """The command lines of processes this test started that are still running."""
         return [command_line(pid) for pid in marked_processes(self.marker)]
 
+    def output(self) -> str:
+        """Everything the processes printed so far."""
+        return "\n".join(log_path.read_text(errors="replace") for _, _, log_path in self._processes if log_path.exists())
+
     def log_tail(self) -> str:
-        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else "(no output)"
-        return text[-LOG_TAIL_CHARS:]
+        tails = []
+        for name, _, log_path in self._processes:
+            text = log_path.read_text(errors="replace") if log_path.exists() else "(no output)"
+            tails.append(f"----- {name} (tail of {log_path}) -----\n{text[-LOG_TAIL_CHARS:]}")
+        return "\n".join(tails) or "(nothing started)"
+
+
+class DagsterDev(DagsterProcesses):
+    """`python -m dagster dev -w workspace.yaml`: webserver and daemon as `make dev` runs them."""
+
+    def start(self) -> None:
+        """Start webserver and daemon with the repo's `dagster.yaml` as the instance settings."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / "dagster.yaml", self.home / "dagster.yaml")
+        self.spawn("dagster_dev", [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml",
+                                   "-h", "127.0.0.1", "-p", str(self.port)])
 
 
 def marked_processes(marker: str) -> list[int]:
@@ -156,20 +183,24 @@ def is_zombie(proc: Path) -> bool:
 
 
 @contextlib.contextmanager
-def dagster_dev(home: Path, env: Mapping[str, str]) -> Iterator[DagsterDev]:
-    """A started, ready `dagster dev`; always stopped on exit, its output printed when the block fails."""
-    dev = DagsterDev(home, env)
+def running(processes: DagsterProcesses) -> Iterator[DagsterProcesses]:
+    """Started and ready processes; always stopped on exit, their output printed when the block fails."""
     try:
-        dev.start()
-        dev.wait_ready()
-        yield dev
+        processes.start()
+        processes.wait_ready()
+        yield processes
     except BaseException:
-        print(f"----- dagster dev output (tail of {dev.log_path}) -----\n{dev.log_tail()}")
+        print(processes.log_tail())
         raise
     finally:
-        dev.stop()
-    leftovers = dev.leftover_processes()
-    assert not leftovers, f"processes started by dagster dev are still running after stop: {leftovers}"
+        processes.stop()
+    leftovers = processes.leftover_processes()
+    assert not leftovers, f"processes started by the test are still running after stop: {leftovers}"
+
+
+def dagster_dev(home: Path, env: Mapping[str, str]):
+    """A started, ready `dagster dev` (a context manager)."""
+    return running(DagsterDev(home, env))
 
 
 # ----- GraphQL queries the tests use -----
@@ -244,6 +275,37 @@ query ($selector: SensorSelector!) {
   }
 }"""
 
+SCHEDULE_DRY_RUN = """
+mutation ($selector: ScheduleSelector!, $timestamp: Float) {
+  scheduleDryRun(selectorData: $selector, timestamp: $timestamp) {
+    __typename
+    ... on DryRunInstigationTick {
+      evaluationResult { skipReason error { message } runRequests { runKey jobName runConfigYaml tags { key value }
+                                                                    assetSelection { path } } }
+    }
+    ... on Error { message }
+  }
+}"""
+
+SCHEDULE_JOB = """
+query ($selector: ScheduleSelector!) {
+  scheduleOrError(scheduleSelector: $selector) {
+    __typename
+    ... on Schedule { pipelineName }
+    ... on Error { message }
+  }
+}"""
+
+LAUNCH_RUN = """
+mutation ($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on Error { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+  }
+}"""
+
 
 def answer(data: dict, field: str, typename: str) -> dict:
     """The `field` of a GraphQL answer, which must be of type `typename` (else its error message)."""
@@ -253,13 +315,13 @@ def answer(data: dict, field: str, typename: str) -> dict:
     return value
 
 
-def repository(dev: DagsterDev) -> dict:
+def repository(dev: DagsterProcesses) -> dict:
     """What the UI shows of the code location: asset nodes with their checks, sensors, schedules."""
     return answer(dev.query(REPOSITORY_QUERY, selector=REPOSITORY_SELECTOR), "repositoryOrError", "Repository")
 
 
 def launch_backfill(
-    dev: DagsterDev, asset_keys: list[str], partitions: list[str], run_config: dict | None = None
+    dev: DagsterProcesses, asset_keys: list[str], partitions: list[str], run_config: dict | None = None
 ) -> str:
     """Launch an asset backfill of `asset_keys` ("zuora/account") over `partitions`; returns its id."""
     params: dict[str, Any] = {
@@ -272,24 +334,24 @@ def launch_backfill(
     return launched["backfillId"]
 
 
-def backfill(dev: DagsterDev, backfill_id: str) -> dict:
+def backfill(dev: DagsterProcesses, backfill_id: str) -> dict:
     return answer(dev.query(BACKFILL_STATUS, id=backfill_id), "partitionBackfillOrError", "PartitionBackfill")
 
 
-def runs(dev: DagsterDev, tags: Mapping[str, str]) -> list[dict]:
+def runs(dev: DagsterProcesses, tags: Mapping[str, str]) -> list[dict]:
     """Runs carrying all of `tags`, newest first, with their tags as a dict."""
     filter_ = {"tags": [{"key": k, "value": v} for k, v in tags.items()]}
     found = answer(dev.query(RUNS_QUERY, filter=filter_), "runsOrError", "Runs")["results"]
     return [{**r, "tags": {t["key"]: t["value"] for t in r["tags"]}} for r in found]
 
 
-def run_errors(dev: DagsterDev, run_id: str) -> list[str]:
+def run_errors(dev: DagsterProcesses, run_id: str) -> list[str]:
     """The ERROR-level messages of a run's event log (step failures and the run failure)."""
     logs = answer(dev.query(RUN_LOGS, runId=run_id), "logsForRun", "EventConnection")
     return [f"{e.get('stepKey') or 'run'}: {e['message']}" for e in logs["events"] if e.get("level") == "ERROR"]
 
 
-def failures(dev: DagsterDev, found: list[dict]) -> str:
+def failures(dev: DagsterProcesses, found: list[dict]) -> str:
     """The error messages of the failed or canceled runs among `found`, for an assertion message."""
     lines = [f"run {r['runId']} {r['status']}: " + " | ".join(run_errors(dev, r["runId"]))
              for r in found if r["status"] in ("FAILURE", "CANCELED")]
@@ -300,12 +362,39 @@ def sensor_selector(name: str) -> dict:
     return {**REPOSITORY_SELECTOR, "sensorName": name}
 
 
-def start_sensor(dev: DagsterDev, name: str) -> str:
+def start_sensor(dev: DagsterProcesses, name: str) -> str:
     started = answer(dev.query(START_SENSOR, selector=sensor_selector(name)), "startSensor", "Sensor")
     return started["sensorState"]["status"]
 
 
-def sensor_ticks(dev: DagsterDev, name: str) -> list[dict]:
+def sensor_ticks(dev: DagsterProcesses, name: str) -> list[dict]:
     """The sensor's latest ticks, newest first."""
     sensor = answer(dev.query(SENSOR_TICKS, selector=sensor_selector(name)), "sensorOrError", "Sensor")
     return sensor["sensorState"]["ticks"]
+
+
+def schedule_dry_run(dev: DagsterProcesses, name: str, timestamp: float) -> list[dict]:
+    """The run requests the schedule's tick at `timestamp` makes (evaluated by the code location).
+
+    A request without a job of its own is for the schedule's job, as the daemon reads it.
+    """
+    selector = {**REPOSITORY_SELECTOR, "scheduleName": name}
+    tick = answer(dev.query(SCHEDULE_DRY_RUN, selector=selector, timestamp=timestamp), "scheduleDryRun",
+                  "DryRunInstigationTick")
+    result = tick["evaluationResult"]
+    if result.get("error"):
+        raise AssertionError(f"schedule {name} failed to evaluate: {result['error']['message']}")
+    job = answer(dev.query(SCHEDULE_JOB, selector=selector), "scheduleOrError", "Schedule")["pipelineName"]
+    return [{**request, "jobName": request["jobName"] or job} for request in result["runRequests"] or []]
+
+
+def launch_request(dev: DagsterProcesses, request: dict, run_config: dict | None = None) -> str:
+    """Launch a run request as the daemon would (its job, assets and tags); returns the run id."""
+    params = {
+        "selector": {**REPOSITORY_SELECTOR, "jobName": request["jobName"],
+                     "assetSelection": request["assetSelection"]},
+        "runConfigData": run_config or {},
+        "executionMetadata": {"tags": request["tags"]},
+    }
+    launched = answer(dev.query(LAUNCH_RUN, params=params), "launchRun", "LaunchRunSuccess")
+    return launched["run"]["runId"]

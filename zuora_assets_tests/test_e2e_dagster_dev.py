@@ -96,7 +96,7 @@ def test_backfill_then_sensor_through_dagster_dev(settings, tenant, moto, tmp_pa
         backfill_then_sensor(dev, tenant, moto)
 
 
-def backfill_then_sensor(dev: dd.DagsterDev, tenant: Simulator, moto) -> None:
+def backfill_then_sensor(dev: dd.DagsterProcesses, tenant: Simulator, moto) -> None:
     days = last_days(DAYS)
     backfill_id = dd.launch_backfill(dev, BACKFILL, days, run_config=IN_PROCESS)
     the_ui_shows_every_model_check_sensor_and_schedule(dev)  # while the daemon picks the backfill up
@@ -124,7 +124,7 @@ def backfill_then_sensor(dev: dd.DagsterDev, tenant: Simulator, moto) -> None:
 # ----- the steps -----
 
 
-def the_ui_shows_every_model_check_sensor_and_schedule(dev: dd.DagsterDev) -> None:
+def the_ui_shows_every_model_check_sensor_and_schedule(dev: dd.DagsterProcesses) -> None:
     """The webserver's repository has the definitions snapshot's assets and checks, the sensor and schedule."""
     snapshot = json.loads(SNAPSHOT.read_text())
     repo = dd.repository(dev)
@@ -141,7 +141,7 @@ def the_ui_shows_every_model_check_sensor_and_schedule(dev: dd.DagsterDev) -> No
     assert sensors[SENSOR] == "STOPPED" and schedules["nightly_consolidation"] == "STOPPED"
 
 
-def wait_for_backfill_runs(dev: dd.DagsterDev, backfill_id: str) -> list[dict]:
+def wait_for_backfill_runs(dev: dd.DagsterProcesses, backfill_id: str) -> list[dict]:
     """The backfill's runs once they cover every selected asset and all succeeded; fails with their errors."""
 
     def done() -> list[dict] | None:
@@ -153,7 +153,7 @@ def wait_for_backfill_runs(dev: dd.DagsterDev, backfill_id: str) -> list[dict]:
     return dd.wait_for(f"the runs of backfill {backfill_id} to succeed", done, BACKFILL_SECONDS, every=2)
 
 
-def backfill_state(dev: dd.DagsterDev, backfill_id: str) -> tuple[str, list[dict]]:
+def backfill_state(dev: dd.DagsterProcesses, backfill_id: str) -> tuple[str, list[dict]]:
     """The backfill's status and runs; fails with the runs' errors once it or one of its runs failed."""
     status = dd.backfill(dev, backfill_id)
     found = dd.runs(dev, {"dagster/backfill": backfill_id})
@@ -193,14 +193,14 @@ def files_and_tables_landed(tenant: Simulator, moto, days: list[str]) -> dict[st
     return landed
 
 
-def the_sensor_skips_while_nothing_changed(dev: dd.DagsterDev) -> None:
+def the_sensor_skips_while_nothing_changed(dev: dd.DagsterProcesses) -> None:
     assert dd.start_sensor(dev, SENSOR) == "RUNNING"
     tick = dd.wait_for(f"a completed tick of {SENSOR}", lambda: finished_tick(dev), SYNC_SECONDS)
     assert tick["status"] == "SKIPPED", tick
     assert tick["skipReason"].startswith("no Zuora changes since the last sync"), tick
 
 
-def finished_tick(dev: dd.DagsterDev) -> dict | None:
+def finished_tick(dev: dd.DagsterProcesses) -> dict | None:
     ticks = [t for t in dd.sensor_ticks(dev, SENSOR) if t["status"] != "STARTED"]
     if any(t["status"] == "FAILURE" for t in ticks):
         raise AssertionError(f"a tick of {SENSOR} failed: {ticks}")
@@ -220,7 +220,7 @@ def change_accounts(tenant: Simulator, days: list[str]) -> tuple[str, str]:
     return alive[0], alive[1]
 
 
-def an_append_run_of_account_follows(dev: dd.DagsterDev) -> None:
+def an_append_run_of_account_follows(dev: dd.DagsterProcesses) -> None:
     """The sensor requests one append-mode run of today's account partition, and it succeeds."""
     append = {"zuora/mode": "append"}
 
@@ -244,6 +244,44 @@ def the_append_added_files_to_today_only(moto, before: list[str], today: str) ->
     assert set(before) <= after, "an append run deleted files"
     added = after - set(before)
     assert added and all(f"/dt={today}/" in key for key in added), added
+
+
+def the_nightly_consolidation_replaces_yesterday(dev: dd.DagsterProcesses, tenant: Simulator, moto,
+                                                days: list[str]) -> None:
+    """The schedule's tick after midnight asks for yesterday in replace mode; its run leaves one transfer there.
+
+    The tick is evaluated by the code location for the coming 02:30 UTC, then its run request launched as
+    the daemon launches it (in one process, as the backfill's); the daemon's clock is not ours to move.
+    """
+    yesterday = days[-2]
+    before_tick = datetime.fromisoformat(days[-1]).replace(hour=2, minute=29, tzinfo=UTC)
+    (request,) = dd.schedule_dry_run(dev, "nightly_consolidation", before_tick.timestamp())
+    tags = {t["key"]: t["value"] for t in request["tags"]}
+    assert request["runKey"] == f"consolidate:{yesterday}" and tags["zuora/mode"] == "replace", request
+    before = {model: lake_keys(moto.client("s3"), model) for model in MODELS}
+    run_id = dd.launch_request(dev, request, run_config=IN_PROCESS)
+
+    def finished() -> dict | None:
+        (run,) = [r for r in dd.runs(dev, {"zuora/mode": "replace"}) if r["runId"] == run_id]
+        return run if run["status"] in dd.FINAL_RUN_STATUSES else None
+
+    run = dd.wait_for(f"the consolidation run {run_id}", finished, BACKFILL_SECONDS, every=2)
+    assert run["status"] == "SUCCESS", dd.failures(dev, [run])
+    assert run["tags"]["dagster/partition"] == yesterday
+    for model in MODELS:
+        after = lake_keys(moto.client("s3"), model)
+        in_yesterday = [k for k in after if f"/dt={yesterday}/" in k]
+        assert len({transfer_time(k) for k in in_yesterday}) == 1, f"{model}: {in_yesterday}"
+        assert not set(in_yesterday) & set(before[model]), f"{model}: yesterday's old files are still there"
+        assert [k for k in after if f"/dt={yesterday}/" not in k] == [k for k in before[model]
+                                                                       if f"/dt={yesterday}/" not in k]
+        assert rows_per_dt(moto, model, days)[yesterday] == tenant.truth(model, *day_window(yesterday)).num_rows
+        assert_current_equals_truth(moto, tenant, model, days)
+
+
+def transfer_time(key: str) -> str:
+    """The snapshot time of the transfer that wrote the file `key` (`<part>_<YYYYMMDDHHMMSS>.parquet`)."""
+    return key.rsplit("_", 1)[1].removesuffix(".parquet")
 
 
 # ----- reading what users see -----

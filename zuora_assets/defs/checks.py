@@ -33,7 +33,7 @@ def lake_count(lake: LakeResource, model: ZuoraModel, start: datetime, end: date
     """
     dts = [k for k in daily.get_partition_keys() if k >= start.date().isoformat()]
     frame = scan(lake.storage(), lake.folder(), model.name, dts)
-    if not frame.collect_schema().names():
+    if "id" not in frame.collect_schema().names():  # no file from the window's first day on: only `dt`
         return 0
     latest = (
         frame.select("id", "updated_date", TRANSFERRED_AT_COLUMN)
