@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 from zuora_assets.lake import layout
 from zuora_assets.lake.manifest import Manifest, ManifestFile, read_manifest, write_manifest
-from zuora_assets.lake.storage import KeyExists, ObjectInfo, Storage, StorageError
-from zuora_assets.lake.upload import PartitionTransfer, Uploader
+from zuora_assets.lake.storage import KeyExists, ObjectInfo, StorageError
+from zuora_assets.lake.upload import PartitionTransfer, TransferSpec, Uploader
 
 
 @dataclass
@@ -36,30 +36,17 @@ class PartitionWrite:
     taken: list[str] = field(default_factory=list)  # timestamps other transfers held when this one tried them
 
 
-@dataclass(frozen=True)
-class TransferInfo:
-    """What every manifest of the transfer shares."""
-
-    storage: Storage
-    folder: str
-    model: str
-    mode: str
-    window: tuple
-    schema: tuple[tuple[str, str], ...]
-    run_id: str | None
-
-
-def commit_all(info: TransferInfo, uploader: Uploader, owned: tuple[str, ...]) -> list[PartitionWrite]:
+def commit_all(spec: TransferSpec, uploader: Uploader, owned: tuple[str, ...]) -> list[PartitionWrite]:
     """Put each partition's manifest; if one fails, undo the partitions not yet committed and raise."""
     writes: list[PartitionWrite] = []
     for dt in owned:
         try:
-            writes.append(_commit(info, uploader, uploader.partitions[dt]))
+            writes.append(_commit(spec, uploader, uploader.partitions[dt]))
         except BaseException as err:
             uploader.rollback(err)
             if writes:
                 err.add_note(
-                    f"model {info.model!r}: partitions {[w.dt for w in writes]} were committed before the "
+                    f"model {spec.model!r}: partitions {[w.dt for w in writes]} were committed before the "
                     f"failure (their older files remain until a rerun); nothing of {dt} and later remains"
                 )
             raise
@@ -67,22 +54,22 @@ def commit_all(info: TransferInfo, uploader: Uploader, owned: tuple[str, ...]) -
     return writes
 
 
-def _commit(info: TransferInfo, uploader: Uploader, partition: PartitionTransfer) -> PartitionWrite:
+def _commit(spec: TransferSpec, uploader: Uploader, partition: PartitionTransfer) -> PartitionWrite:
     """Put the manifest of one partition's transfer. For a partition without rows the manifest is also what
     takes the timestamp, so a taken second moves it to the next one."""
     while True:
-        manifest = _manifest(info, partition)
-        key = layout.manifest_key(info.folder, info.model, partition.dt, partition.ts)
+        manifest = _manifest(spec, partition)
+        key = layout.manifest_key(spec.folder, spec.model, partition.dt, partition.ts)
         uploader.attempted(key)
         try:
-            write_manifest(info.storage, info.folder, manifest)
+            write_manifest(spec.storage, spec.folder, manifest)
             uploader.keep(key)
             break
         except KeyExists:
             uploader.keep(key)
             if partition.files:
                 raise StorageError(
-                    f"model {info.model!r}, dt={partition.dt}: another transfer of this model committed a "
+                    f"model {spec.model!r}, dt={partition.dt}: another transfer of this model committed a "
                     f"partition without rows under the same second {partition.ts}; this transfer's files are "
                     "removed and the run is retried (a new run takes a new snapshot)"
                 ) from None
@@ -94,69 +81,69 @@ def _commit(info: TransferInfo, uploader: Uploader, partition: PartitionTransfer
         rows=manifest.rows,
         bytes=manifest.bytes,
         manifest_key=key,
-        mode=info.mode,
+        mode=spec.mode,
         taken=list(partition.taken),
     )
 
 
-def _manifest(info: TransferInfo, partition: PartitionTransfer) -> Manifest:
+def _manifest(spec: TransferSpec, partition: PartitionTransfer) -> Manifest:
     files = tuple(
         ManifestFile(f.key, rows, f.size, f.sha256 or "")
         for f, rows in zip(partition.files, partition.file_rows, strict=True)
     )
     return Manifest(
-        model=info.model,
+        model=spec.model,
         dt=partition.dt,
         transfer_ts=partition.ts,
-        mode=info.mode,
-        window_start=info.window[0],
-        window_end=info.window[1],
+        mode=spec.mode,
+        window_start=spec.window[0],
+        window_end=spec.window[1],
         rows=sum(partition.file_rows),
         bytes=sum(f.size for f in partition.files),
         files=files,
-        schema=info.schema,
-        run_id=info.run_id,
+        schema=tuple((f.name, str(f.type)) for f in spec.file_schema),
+        run_id=spec.run_id,
     )
 
 
-def settle(info: TransferInfo, write: PartitionWrite) -> None:
+def settle(spec: TransferSpec, write: PartitionWrite) -> None:
     """After `write` is committed: yield to a newer committed replace, or (replace) delete older files."""
-    prefix = layout.partition_prefix(info.folder, info.model, write.dt)
+    prefix = layout.partition_prefix(spec.folder, spec.model, write.dt)
     by_ts: dict[str, list[str]] = {}
-    for obj in info.storage.list(prefix):
+    for obj in spec.storage.list(prefix):
         parsed = layout.parse_data_key(obj.key)
         if parsed is not None and "/" not in obj.key[len(prefix) :]:
             by_ts.setdefault(parsed[1], []).append(obj.key)
-    newer = _newer_replace(info, write, sorted((ts for ts in by_ts if ts > write.transfer_ts), reverse=True))
+    newer = _newer_replace(spec, write, sorted((ts for ts in by_ts if ts > write.transfer_ts), reverse=True))
     if newer is not None:
-        info.storage.delete([*(f.key for f in write.files), write.manifest_key])
+        spec.storage.delete([*(f.key for f in write.files), write.manifest_key])
         write.superseded_by = newer
         return
     if write.mode == "replace":
         older = [key for ts, keys in sorted(by_ts.items()) if ts < write.transfer_ts for key in keys]
         if older:
-            info.storage.delete(older)
+            spec.storage.delete(older)
         write.deleted_keys = older
 
 
-def _newer_replace(info: TransferInfo, write: PartitionWrite, newer: list[str]) -> str | None:
+def _newer_replace(spec: TransferSpec, write: PartitionWrite, newer: list[str]) -> str | None:
     """The newest of the `newer` transfers that committed as a replace, if any."""
     for ts in newer:
-        manifest = read_manifest(info.storage, info.folder, info.model, write.dt, ts)
+        manifest = read_manifest(spec.storage, spec.folder, spec.model, write.dt, ts)
         if manifest is not None and manifest.mode == "replace":
             return ts
     return None
 
 
-def settle_all(info: TransferInfo, writes: list[PartitionWrite]) -> None:
+def settle_all(spec: TransferSpec, writes: list[PartitionWrite]) -> None:
     """Settle every committed partition; a failure names the partitions left with duplicate rows."""
     for done, write in enumerate(writes):
         try:
-            settle(info, write)
+            settle(spec, write)
         except StorageError as err:
             left = [w.dt for w in writes[done:]]
             err.add_note(
-                f"model {info.model!r}: the new transfer is committed in {len(writes)} partition(s), but older "
+                f"model {spec.model!r}: the new transfer is committed in {len(writes)} partition(s), but older "
                 f"files of {left[0]}..{left[-1]} ({len(left)} partitions) may remain, so they can hold "
                 "duplicate rows until a replace of them succeeds"
             )

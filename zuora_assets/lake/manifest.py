@@ -89,16 +89,19 @@ def write_manifest(storage: Storage, folder: str, manifest: Manifest) -> str:
     return key
 
 
-def read_manifests(storage: Storage, folder: str, model: str, dts: list[str] | None = None) -> list[Manifest]:
-    """Every manifest of `model` (or of partitions `dts`), sorted by (dt, transfer_ts)."""
+def read_manifests(
+    storage: Storage, folder: str, model: str, dts: list[str] | None = None, *, keys: list[str] | None = None
+) -> list[Manifest]:
+    """Every manifest of `model` (or of partitions `dts`, or exactly `keys`), sorted by (dt, transfer_ts)."""
     folder, model = layout.check_folder(folder), layout.check_model(model)
-    prefix = layout.manifests_prefix(folder, model)
-    wanted = set(dts) if dts is not None else None
-    keys = [
-        o.key
-        for o in storage.list(prefix)
-        if o.key.endswith(".json") and (wanted is None or layout.dt_of_key(o.key) in wanted)
-    ]
+    if keys is None:
+        prefix = layout.manifests_prefix(folder, model)
+        wanted = set(dts) if dts is not None else None
+        keys = [
+            o.key
+            for o in storage.list(prefix)
+            if o.key.endswith(".json") and (wanted is None or layout.dt_of_key(o.key) in wanted)
+        ]
 
     def read(key: str) -> Manifest | None:
         try:

@@ -103,46 +103,49 @@ class SyncState:
             raise ValueError(f"not a sync state ({err})") from err
 
 
-def load_state(storage: Storage, folder: str, model: str) -> SyncState:
-    """The state of `model`: one read; rebuilt from the manifests (and stored) only when missing or unreadable."""
+def load_state(storage: Storage, folder: str, model: str, known: Iterable[Commit] = ()) -> SyncState:
+    """The state of `model`: one read; rebuilt from the manifests (and stored) only when missing or unreadable.
+
+    `known` are commits whose manifests need not be read for a rebuild (the caller just wrote them).
+    """
     key = layout.state_key(folder, model)
     try:
         data, version = storage.get_versioned(key)
     except KeyNotFound:
-        return _store_rebuilt(storage, folder, model, None)
+        return _store_rebuilt(storage, folder, model, None, known)
     try:
         return SyncState.from_json(data, version)
     except ValueError:
-        return _store_rebuilt(storage, folder, model, version)
+        return _store_rebuilt(storage, folder, model, version, known)
 
 
-def rebuild_state(storage: Storage, folder: str, model: str) -> SyncState:
-    """The state as the committed manifests of `model` describe it (reads every manifest: the slow path)."""
+def rebuild_state(storage: Storage, folder: str, model: str, known: Iterable[Commit] = ()) -> SyncState:
+    """The state as the committed manifests of `model` describe it: one listing, and a read of every manifest
+    not in `known` (the slow path, for a missing state)."""
+    known_by_key = {layout.manifest_key(folder, model, c.dt, c.transfer_ts): c for c in known}
     try:
-        manifests = read_manifests(storage, folder, model)
+        listed = [o.key for o in storage.list(layout.manifests_prefix(folder, model)) if o.key.endswith(".json")]
+        manifests = read_manifests(storage, folder, model, keys=[k for k in listed if k not in known_by_key])
     except StorageError as err:
         raise StorageError(f"cannot rebuild the sync state of model {model!r} from its manifests: {err}") from err
+    commits = [*(known_by_key[k] for k in listed if k in known_by_key)]
+    commits += [Commit(m.dt, m.transfer_ts, m.mode, m.window_end) for m in manifests]
     oldest: dict[str, str] = {}
     newest_replace: dict[str, str] = {}
-    for m in manifests:
-        oldest[m.dt] = min(oldest.get(m.dt, m.transfer_ts), m.transfer_ts)
-        if m.mode == "replace":
-            newest_replace[m.dt] = max(newest_replace.get(m.dt, m.transfer_ts), m.transfer_ts)
-    commits = [
-        Commit(
-            m.dt,
-            m.transfer_ts,
-            m.mode,
-            m.window_end,
-            replaced_older=newest_replace.get(m.dt) == m.transfer_ts and oldest[m.dt] < m.transfer_ts,
-        )
-        for m in manifests
-    ]
-    return SyncState(model).merged(commits)
+    for c in commits:
+        oldest[c.dt] = min(oldest.get(c.dt, c.transfer_ts), c.transfer_ts)
+        if c.mode == "replace":
+            newest_replace[c.dt] = max(newest_replace.get(c.dt, c.transfer_ts), c.transfer_ts)
+    return SyncState(model).merged(
+        replace(c, replaced_older=newest_replace.get(c.dt) == c.transfer_ts and oldest[c.dt] < c.transfer_ts)
+        for c in commits
+    )
 
 
-def _store_rebuilt(storage: Storage, folder: str, model: str, version: str | None) -> SyncState:
-    state = rebuild_state(storage, folder, model)
+def _store_rebuilt(
+    storage: Storage, folder: str, model: str, version: str | None, known: Iterable[Commit]
+) -> SyncState:
+    state = rebuild_state(storage, folder, model, known)
     key = layout.state_key(folder, model)
     try:
         info = storage.put_bytes(key, state.to_json(), if_none_match=True, if_match=version)
@@ -153,7 +156,7 @@ def _store_rebuilt(storage: Storage, folder: str, model: str, version: str | Non
 
 def record_commits(storage: Storage, folder: str, model: str, commits: list[Commit]) -> SyncState:
     """Merge `commits` into the stored state (compare-and-replace, retried on a concurrent update)."""
-    return _update(storage, folder, model, lambda state: state.merged(commits))
+    return _update(storage, folder, model, lambda state: state.merged(commits), known=commits)
 
 
 def forget_replaced(storage: Storage, folder: str, model: str, dts: list[str]) -> SyncState:
@@ -161,11 +164,13 @@ def forget_replaced(storage: Storage, folder: str, model: str, dts: list[str]) -
     return _update(storage, folder, model, lambda state: state.without_replaced(dts))
 
 
-def _update(storage: Storage, folder: str, model: str, change) -> SyncState:
+def _update(storage: Storage, folder: str, model: str, change, known: Iterable[Commit] = ()) -> SyncState:
     key = layout.state_key(folder, model)
     for _ in range(_UPDATE_ATTEMPTS):
-        current = load_state(storage, folder, model)
+        current = load_state(storage, folder, model, known)
         wanted = change(current)
+        if wanted == current:
+            return current  # nothing new (e.g. the state was just rebuilt with these commits)
         try:
             storage.put_bytes(key, wanted.to_json(), if_match=current.version, if_none_match=True)
             return wanted

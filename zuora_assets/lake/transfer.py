@@ -25,11 +25,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from zuora_assets.lake import layout
-from zuora_assets.lake.commit import PartitionWrite, TransferInfo, commit_all, settle_all
+from zuora_assets.lake.commit import PartitionWrite, commit_all, settle_all
 from zuora_assets.lake.parquet import FileLimits, conform, lake_schema, remove_stale_temp_files
 from zuora_assets.lake.state import Commit, record_commits
 from zuora_assets.lake.storage import Storage, StorageError
-from zuora_assets.lake.upload import Target, Uploader
+from zuora_assets.lake.upload import TransferSpec, Uploader
 
 __all__ = ["PartitionWrite", "TransferMode", "write_transfer"]
 
@@ -47,8 +47,7 @@ def _utc_now() -> datetime:
 class _Request:
     """The validated arguments of one `write_transfer` call."""
 
-    info: TransferInfo
-    target: Target
+    spec: TransferSpec
     input_schema: pa.Schema  # the caller's schema, timestamps as stored
     partition_column: str
     partitions: tuple[str, ...]
@@ -90,16 +89,16 @@ def write_transfer(
         run_id, limits,
     )
     _remove_stale_temp_files(storage)
-    uploader = Uploader(request.target)
+    uploader = Uploader(request.spec)
     try:
         _consume(request, batches, uploader, on_progress)
         uploader.finish(request.partitions)
     except BaseException as err:
         uploader.rollback(err)
         raise
-    writes = commit_all(request.info, uploader, request.partitions)
+    writes = commit_all(request.spec, uploader, request.partitions)
     try:
-        settle_all(request.info, writes)
+        settle_all(request.spec, writes)
     except BaseException as err:
         _record(request, writes, cause=err)
         raise
@@ -153,27 +152,20 @@ def _validate(
         )
     input_schema = lake_schema(schema)
     file_schema = input_schema.append(pa.field(layout.TRANSFERRED_AT_COLUMN, pa.timestamp("ms")))
-    folder = layout.check_folder(folder)
-    info = TransferInfo(
+    spec = TransferSpec(
         storage=storage,
-        folder=folder,
+        folder=layout.check_folder(folder),
         model=model,
         mode=mode,
         window=(start.astimezone(UTC), end.astimezone(UTC)),
-        schema=tuple((f.name, str(f.type)) for f in file_schema),
-        run_id=run_id,
-    )
-    target = Target(
-        storage=storage,
-        folder=folder,
-        model=model,
         file_schema=file_schema,
         snapshot_ts=layout.format_ts(snapshot),
         limits=limits or FileLimits(),
         clock=clock,
         sleep=sleep,
+        run_id=run_id,
     )
-    return _Request(info, target, input_schema, partition_column, owned)
+    return _Request(spec, input_schema, partition_column, owned)
 
 
 def _remove_stale_temp_files(storage: Storage) -> None:
@@ -192,7 +184,7 @@ def _consume(
     """Feed every row of `batches` to the uploader, partition by partition."""
     started, rows, nbytes = time.monotonic(), 0, 0
     owned = set(request.partitions)
-    model = request.info.model
+    model = request.spec.model
     for batch in batches:
         batch = conform(batch, request.input_schema, f"model {model!r}")
         for dt, rows_of_dt in _split_by_dt(batch, request):
@@ -214,7 +206,7 @@ def _split_by_dt(batch: pa.RecordBatch, request: _Request) -> Iterator[tuple[str
     moments = batch.column(request.partition_column)
     if moments.null_count:
         raise ValueError(
-            f"model {request.info.model!r}: {moments.null_count} row(s) have no {request.partition_column} "
+            f"model {request.spec.model!r}: {moments.null_count} row(s) have no {request.partition_column} "
             "(null), so they belong to no partition; every row needs one"
         )
     days = moments.cast(pa.date32())
@@ -228,16 +220,16 @@ def _split_by_dt(batch: pa.RecordBatch, request: _Request) -> Iterator[tuple[str
 
 def _record(request: _Request, writes: list[PartitionWrite], cause: BaseException | None = None) -> None:
     """Merge the committed (not superseded) partitions into the sync state."""
-    info = request.info
+    spec = request.spec
     commits = [
-        Commit(w.dt, w.transfer_ts, w.mode, info.window[1], replaced_older=bool(w.deleted_keys))
+        Commit(w.dt, w.transfer_ts, w.mode, spec.window[1], replaced_older=bool(w.deleted_keys))
         for w in writes
         if w.superseded_by is None
     ]
     if not commits:
         return
     try:
-        record_commits(info.storage, info.folder, info.model, commits)
+        record_commits(spec.storage, spec.folder, spec.model, commits)
     except StorageError as err:
         if cause is None:
             raise

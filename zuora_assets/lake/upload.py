@@ -38,23 +38,26 @@ class PartitionTransfer:
 
 
 @dataclass(frozen=True)
-class Target:
-    """Where and how the uploader writes: the storage, the model's folder, its file schema and limits."""
+class TransferSpec:
+    """One transfer: where it writes, the model, its mode, window, snapshot and file schema, and its clock."""
 
     storage: Storage
     folder: str
     model: str
+    mode: str
+    window: tuple[datetime, datetime]
     file_schema: pa.Schema
     snapshot_ts: str
     limits: FileLimits
     clock: Callable[[], datetime]
     sleep: Callable[[float], None]
+    run_id: str | None = None
 
 
 class Uploader:
     """Writes and uploads the data files of each partition's transfer, one local file open at a time."""
 
-    def __init__(self, target: Target):
+    def __init__(self, target: TransferSpec):
         self.target = target
         self.partitions: dict[str, PartitionTransfer] = {}
         self._attempted: list[str] = []  # every key this call may have created, to undo
