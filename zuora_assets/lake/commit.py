@@ -8,6 +8,10 @@ Per partition: the manifest is put (the commit), then ONE listing of the partiti
 Why after the commit: the newest replace lists after committing, so it removes everything older uploaded
 before its listing; an older transfer that uploads later sees the newer committed replace in its own listing.
 Manifests of newer transfers are read only when the listing shows newer files (runs overlapping).
+One case the listing cannot see: a newer replace that found *no* rows in the partition leaves no data file,
+so an older transfer that uploads after that replace's listing keeps its files until the next replace of the
+partition. Its rows are versions that the newer snapshot holds in later partitions (updated or deleted
+since), so `<model>_current` is unaffected; only the history table shows them in this partition meanwhile.
 """
 
 from __future__ import annotations
