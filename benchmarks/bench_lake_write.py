@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from zuora_assets.lake.storage import S3Storage  # noqa: E402
+from zuora_assets.lake.s3 import S3Storage  # noqa: E402
 from zuora_assets.lake.transfer import write_transfer  # noqa: E402
 
 START = datetime(2026, 10, 1)

@@ -298,7 +298,7 @@ def phase_direct(sim_url: str, endpoint: str, bucket: str, partitions: list[str]
     """
     import boto3
 
-    from zuora_assets.lake.storage import S3Storage
+    from zuora_assets.lake.s3 import S3Storage
     from zuora_assets.lake.transfer import write_transfer
     from zuora_assets.zuora.catalog import model
     from zuora_assets.zuora.client import ZuoraClient

@@ -9,8 +9,10 @@ from zuora_assets.defs.assets import zuora_assets
 from zuora_assets.defs.automation import nightly_consolidation, zuora_changes
 from zuora_assets.defs.catalog_assets import athena_assets
 from zuora_assets.defs.checks import freshness_checks, rows_checks, schema_checks
+from zuora_assets.defs.clock import Clock, ClockResource
 from zuora_assets.defs.connection_check import test_connection
 from zuora_assets.defs.io_manager import LakeIOManager
+from zuora_assets.defs.partitions import daily_partitions
 from zuora_assets.defs.resources import CatalogResource, LakeResource, SettingsResource, ZuoraSource
 
 sync_job = dg.define_asset_job(
@@ -20,11 +22,15 @@ sync_job = dg.define_asset_job(
 )
 
 
-def build_resources(environ: Mapping[str, str] = os.environ) -> dict:
-    """Resources bound to the environment variables that are set (values resolve at run time)."""
+def build_resources(environ: Mapping[str, str] = os.environ, clock: Clock | None = None) -> dict:
+    """Resources bound to the environment variables that are set (values resolve at run time).
+
+    `clock` (default: the wall clock) is what every asset, the sensor and the IO manager take as now.
+    """
     settings = SettingsResource.from_environment(environ)
     lake = LakeResource(settings=settings)
     return {
+        "clock": clock or ClockResource(),
         "settings": settings,
         "zuora": ZuoraSource.from_environment(settings, environ),
         "lake": lake,
@@ -33,18 +39,21 @@ def build_resources(environ: Mapping[str, str] = os.environ) -> dict:
     }
 
 
-def build_definitions(environ: Mapping[str, str] = os.environ) -> dg.Definitions:
-    freshness = freshness_checks(zuora_assets)
+def build_definitions(environ: Mapping[str, str] = os.environ, clock: Clock | None = None) -> dg.Definitions:
+    """The code location for these settings, with `clock` as now (default: the wall clock)."""
+    partitions = daily_partitions(environ, clock.now().date() if clock else None)
+    sources = zuora_assets(partitions)
+    freshness = freshness_checks(sources)
     return dg.Definitions(
-        assets=[*zuora_assets, *athena_assets],
-        asset_checks=[*rows_checks, *schema_checks, *freshness],
+        assets=[*sources, *athena_assets(partitions)],
+        asset_checks=[*rows_checks(partitions), *schema_checks(), *freshness],
         jobs=[sync_job, test_connection],
         sensors=[
             zuora_changes,
             dg.build_sensor_for_freshness_checks(freshness_checks=freshness, name="zuora_freshness"),
         ],
         schedules=[nightly_consolidation],
-        resources=build_resources(environ),
+        resources=build_resources(environ, clock),
     )
 
 

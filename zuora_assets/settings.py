@@ -13,7 +13,7 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -29,6 +29,8 @@ DEFAULT_WORKGROUP = "primary"
 DEFAULT_ROLE_SESSION_NAME = "zuora-athena"
 DEFAULT_LOCAL_DIR = "./.lake"
 DEFAULT_START_DAYS_AGO = 30
+DEFAULT_MANIFEST_RETENTION_DAYS = 30
+MAX_MANIFEST_RETENTION_DAYS = 3650
 # Athena query results go here when AWS_QUERY_RESULTS_LOCATION is not set (inside the data bucket,
 # so the seed's IAM policy already covers it).
 RESULTS_SUBFOLDER = "_zuora/athena-results/"
@@ -41,6 +43,7 @@ ENV_VARS = (
     "ZUORA_CLIENT_SECRET",
     "ZUORA_ENTITY_ID",
     "ZUORA_START_DATE",
+    "ZUORA_MANIFEST_RETENTION_DAYS",
     "ZUORA_ATHENA_HOME",
     "AWS_BUCKET",
     "AWS_BUCKET_REGION",
@@ -180,12 +183,17 @@ class AwsSettings:
 
 @dataclass(frozen=True)
 class Settings:
-    """All settings: the source (None = simulator), the destination (None = local lake) and the sync start."""
+    """All settings: the source (None = simulator), the destination (None = local lake) and the sync start.
+
+    `start_date` is ZUORA_START_DATE, required with AWS_BUCKET; None in the embedded default, whose first
+    partition day is pinned in the local lake at the first sync (`DEFAULT_START_DAYS_AGO` days before it).
+    """
 
     zuora: ZuoraSettings | None
     aws: AwsSettings | None
     local_dir: Path
-    start_date: date
+    start_date: date | None
+    manifest_retention_days: int = DEFAULT_MANIFEST_RETENTION_DAYS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ, *, today: date | None = None) -> Settings:
@@ -196,7 +204,8 @@ class Settings:
             zuora=_zuora_settings(reader),
             aws=_aws_settings(reader),
             local_dir=Path(reader.get("ZUORA_ATHENA_HOME") or DEFAULT_LOCAL_DIR).expanduser(),
-            start_date=_start_date(reader, today),
+            start_date=_start_date(reader, today, required=reader.get("AWS_BUCKET") is not None),
+            manifest_retention_days=_retention_days(reader),
         )
         if reader.problems:
             raise SettingsError(reader.problems)
@@ -506,20 +515,39 @@ def _check_auth_consistency(r: _Reader, mode: str) -> None:
 # --- the rest ------------------------------------------------------------------------------------------------
 
 
-def _start_date(r: _Reader, today: date) -> date:
-    """ZUORA_START_DATE (ISO day, not in the future), or `DEFAULT_START_DAYS_AGO` days before today."""
-    default = today - timedelta(days=DEFAULT_START_DAYS_AGO)
+def _start_date(r: _Reader, today: date, *, required: bool) -> date | None:
+    """ZUORA_START_DATE (ISO day, not in the future); required when data goes to S3 (AWS_BUCKET)."""
+    if required and r.get("ZUORA_START_DATE") is None:
+        r.problem(
+            "ZUORA_START_DATE",
+            "is missing: it is required when AWS_BUCKET is set. It is the first partition day and the start of "
+            "the Athena projection range, so it must not move with the calendar; set the first day to export, "
+            "e.g. ZUORA_START_DATE=2024-01-01",
+        )
+        return None
     value = r.checked("ZUORA_START_DATE", _check_iso_date)
     if value is None:
-        return default
+        return None
     day = date.fromisoformat(value)
     if day > today:
         r.problem(
             "ZUORA_START_DATE",
             f"{value!r} is in the future: the first partition day must be today or earlier",
         )
-        return default
+        return None
     return day
+
+
+def _retention_days(r: _Reader) -> int:
+    """ZUORA_MANIFEST_RETENTION_DAYS: a whole number of days, 1 to `MAX_MANIFEST_RETENTION_DAYS`."""
+    value = r.checked("ZUORA_MANIFEST_RETENTION_DAYS", _check_retention_days)
+    return int(value) if value is not None else DEFAULT_MANIFEST_RETENTION_DAYS
+
+
+def _check_retention_days(value: str) -> str | None:
+    if value.isdigit() and 1 <= int(value) <= MAX_MANIFEST_RETENTION_DAYS:
+        return None
+    return f"is not a number of days from 1 to {MAX_MANIFEST_RETENTION_DAYS} (e.g. 30)"
 
 
 def _check_iso_date(value: str) -> str | None:
@@ -545,7 +573,12 @@ def _is_loopback(host: str) -> bool:
 def _describe_lines(s: Settings) -> list[str]:
     lines = [_source_line(s.zuora), *_setting_lines(s.zuora, _ZUORA_FIELDS)]
     lines += [_destination_line(s), *_setting_lines(s.aws, _AWS_FIELDS)]
-    lines += [f"ZUORA_START_DATE = {s.start_date.isoformat()}", f"ZUORA_ATHENA_HOME = {s.local_dir}"]
+    start = s.start_date.isoformat() if s.start_date else "(not set: 30 days before the first sync, pinned in the lake)"
+    lines += [
+        f"ZUORA_START_DATE = {start}",
+        f"ZUORA_MANIFEST_RETENTION_DAYS = {s.manifest_retention_days}",
+        f"ZUORA_ATHENA_HOME = {s.local_dir}",
+    ]
     return lines
 
 

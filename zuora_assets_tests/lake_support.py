@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -13,7 +14,9 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pytest
 
-from zuora_assets.lake.storage import LocalStorage, ObjectInfo, S3Storage, Storage
+from zuora_assets.lake.local import LocalStorage
+from zuora_assets.lake.s3 import S3Storage
+from zuora_assets.lake.storage import ObjectInfo, Storage
 
 BUCKET = "lake-test"
 FOLDER = "zuora"
@@ -46,8 +49,35 @@ def storage_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
 
 
 def fixed_clock(moment: datetime = T0) -> Callable[[], datetime]:
-    """A clock that always says `moment` (transfer timestamps then come only from reservations)."""
+    """A clock that always says `moment`."""
     return lambda: moment
+
+
+class TestClock:
+    """A UTC clock for tests: it moves only when told (`advance`, `set`), by `tick` seconds after every
+    reading, or when slept on (`sleep` moves it instead of waiting). Thread-safe."""
+
+    __test__ = False  # not a test class
+
+    def __init__(self, start: datetime = T0, tick: float = 0.0):
+        self._now, self._tick = start, timedelta(seconds=tick)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            moment, self._now = self._now, self._now + self._tick
+            return moment
+
+    def sleep(self, seconds: float) -> None:
+        self.advance(seconds)
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._now += timedelta(seconds=seconds)
+
+    def set(self, moment: datetime) -> None:
+        with self._lock:
+            self._now = moment
 
 
 def days(first: str, count: int) -> list[str]:
@@ -107,11 +137,16 @@ class StorageWrapper(Storage):
     def put_file(self, key: str, path: Path | str, *, if_none_match: bool = True) -> ObjectInfo:
         return self.inner.put_file(key, path, if_none_match=if_none_match)
 
-    def put_bytes(self, key: str, data: bytes, *, if_none_match: bool = True) -> ObjectInfo:
-        return self.inner.put_bytes(key, data, if_none_match=if_none_match)
+    def put_bytes(
+        self, key: str, data: bytes, *, if_none_match: bool = True, if_match: str | None = None
+    ) -> ObjectInfo:
+        return self.inner.put_bytes(key, data, if_none_match=if_none_match, if_match=if_match)
 
     def get_bytes(self, key: str) -> bytes:
         return self.inner.get_bytes(key)
+
+    def get_versioned(self, key: str) -> tuple[bytes, str]:
+        return self.inner.get_versioned(key)
 
     def list(self, prefix: str) -> list[ObjectInfo]:
         return self.inner.list(prefix)
@@ -124,3 +159,6 @@ class StorageWrapper(Storage):
 
     def arrow_filesystem(self) -> tuple[pafs.FileSystem, str]:
         return self.inner.arrow_filesystem()
+
+    def remove_stale_temp_files(self) -> list[str]:
+        return self.inner.remove_stale_temp_files()

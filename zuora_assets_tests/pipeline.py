@@ -7,10 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
+START_DAYS_AGO = 400  # the first partition day of the AWS test settings: a year of backfill fits
+
 
 def moto_settings(endpoint: str, *, bucket: str, folder: str, schema: str) -> dict[str, str]:
     """The project's AWS settings for a bucket on a moto server, with moto's test keys."""
     return {
+        "ZUORA_START_DATE": last_days(START_DAYS_AGO)[0],
         "AWS_BUCKET": bucket,
         "AWS_BUCKET_REGION": "us-east-1",
         "AWS_REGION": "us-east-1",
@@ -34,11 +37,23 @@ def day_window(dt: str) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-def materialize(selection, partitions: list[str], *, tags: dict | None = None, instance=None, raise_on_error=True):
-    """One run of the selected assets over the partition range, with resources bound to os.environ."""
+def materialize(
+    selection,
+    partitions: list[str],
+    *,
+    tags: dict | None = None,
+    instance=None,
+    raise_on_error=True,
+    clock=None,
+    resources: dict | None = None,
+):
+    """One run of the selected assets over the partition range, with resources bound to os.environ.
+
+    `clock` (an object with `now()` and `sleep()`) replaces the wall clock; `resources` override others.
+    """
     from zuora_assets.definitions import build_definitions
 
-    defs = build_definitions(os.environ)
+    defs = build_definitions(os.environ, clock)
     range_tags = {
         "dagster/asset_partition_range_start": partitions[0],
         "dagster/asset_partition_range_end": partitions[-1],
@@ -46,7 +61,7 @@ def materialize(selection, partitions: list[str], *, tags: dict | None = None, i
     return dg.materialize(
         list(defs.assets),
         selection=selection,
-        resources=defs.resources,
+        resources={**defs.resources, **(resources or {})},
         tags={**range_tags, **(tags or {})},
         instance=instance or dg.DagsterInstance.ephemeral(),
         raise_on_error=raise_on_error,

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pyarrow as pa
 import pytest
 
+from zuora_assets.athena.errors import CatalogPermissionDenied
 from zuora_assets.athena.glue import CatalogError, ForeignTable, GlueCatalog, SchemaConflict
 from zuora_assets.athena.presto_view import decode_view_text
 from zuora_assets.athena.views import current_view_sql
@@ -143,6 +144,15 @@ def test_projection_range_starts_today_for_a_new_table_and_is_kept_when_no_first
 
     assert result.action == "unchanged"
     assert get_table(glue, "order")["Parameters"]["projection.dt.range"] == "2024-01-01,NOW"
+
+
+def test_the_projection_range_start_moves_earlier_never_later(catalog, glue):
+    catalog.ensure_database()
+    catalog.sync_table("order", SCHEMAS["order"], location("order"), first_day=FIRST_DAY)
+    later = catalog.sync_table("order", SCHEMAS["order"], location("order"), first_day=date(2024, 3, 1))
+    assert later.action == "unchanged", "a later first day keeps the table's earlier start"
+    catalog.sync_table("order", SCHEMAS["order"], location("order"), first_day=date(2023, 12, 1))
+    assert get_table(glue, "order")["Parameters"]["projection.dt.range"] == "2023-12-01,NOW"
 
 
 def test_an_update_is_a_full_read_modify_write_with_skip_archive_and_version_id(catalog, glue):
@@ -297,8 +307,9 @@ def test_endless_concurrent_modification_ends_with_a_clear_error(glue, sleeps):
 def test_access_denied_names_the_action_and_the_table(catalog, glue):
     catalog.ensure_database()
     fail(glue, "CreateTable", "AccessDeniedException")
-    with pytest.raises(CatalogError, match=r"Glue CreateTable on zuora\.order .*grant glue:CreateTable"):
+    with pytest.raises(CatalogPermissionDenied, match=r"Glue CreateTable on zuora\.order .*grant glue:CreateTable") as caught:
         catalog.sync_table("order", SCHEMAS["order"], location("order"), first_day=FIRST_DAY)
+    assert caught.value.action == "glue:CreateTable"
 
 
 @pytest.mark.parametrize(

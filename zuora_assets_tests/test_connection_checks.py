@@ -30,6 +30,7 @@ def env_for(moto, **extra: str) -> dict[str, str]:
     return {
         "AWS_BUCKET": BUCKET,
         "AWS_BUCKET_REGION": "us-east-1",
+        "ZUORA_START_DATE": "2025-01-01",
         "AWS_SCHEMA": "zuora_checks",
         "AWS_ENDPOINT_URL": moto.endpoint,
         "AWS_ACCESS_KEY_ID": "testing",
@@ -217,6 +218,7 @@ def test_main_iam_policy_prints_both_policies_without_the_external_id(capsys):
     env = {
         "AWS_BUCKET": BUCKET,
         "AWS_BUCKET_REGION": "eu-west-1",
+        "ZUORA_START_DATE": "2025-01-01",
         "AWS_SCHEMA": "zuora",
         "AWS_ROLE_ARN": "arn:aws:iam::210987654321:role/transfer-role",
         "AWS_EXTERNAL_ID": "ext-do-not-print",

@@ -36,6 +36,7 @@ def settings_for(moto, principal: Principal | None = None, **env: str) -> Settin
     values = {
         "AWS_BUCKET": BUCKET,
         "AWS_BUCKET_REGION": REGION,
+        "ZUORA_START_DATE": "2025-01-01",
         "AWS_SCHEMA": SCHEMA,
         "AWS_ENDPOINT_URL": moto.endpoint,
         "AWS_AUTH_MODE": "role",

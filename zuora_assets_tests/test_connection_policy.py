@@ -29,6 +29,7 @@ SEED_FILLED_IN = json.loads("""
 BASE = {
     "AWS_BUCKET": "acme-zuora-lake",
     "AWS_BUCKET_REGION": "eu-west-1",
+    "ZUORA_START_DATE": "2025-01-01",
     "AWS_SCHEMA": "zuora",
     "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/transfer-role",
     "AWS_EXTERNAL_ID": "acme-external-id",

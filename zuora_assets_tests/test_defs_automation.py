@@ -7,10 +7,11 @@ import dagster as dg
 import pytest
 
 from zuora_assets.definitions import build_definitions, build_resources
-from zuora_assets.defs.assets import MODE_TAG
+from zuora_assets.defs.assets import CONSOLIDATION_TAG, MODE_TAG
 from zuora_assets.defs.automation import nightly_consolidation, zuora_changes
 from zuora_assets.defs.resources import duckdb_catalog
 from zuora_assets.settings import Settings
+from zuora_assets_tests.lake_support import TestClock
 from zuora_assets_tests.pipeline import last_days, materialize
 
 
@@ -91,3 +92,23 @@ def test_nightly_consolidation_replaces_yesterday_with_one_transfer(tenant, loca
     materialize(["zuora/account", "athena/account"], [request.partition_key], tags=request.tags)
     assert len(transfers()) == 1, "one clean transfer per day after the consolidation"
     assert current_accounts() == before
+
+
+def test_the_consolidation_prunes_manifests_replaced_longer_ago_than_the_retention(tenant, local_lake):
+    yesterday, today = last_days(2)
+    clock = TestClock(datetime.now(UTC))
+    for _ in range(2):
+        materialize(["zuora/account"], [yesterday], tags={MODE_TAG: "append"}, clock=clock)
+        clock.advance(60)
+    tick = datetime.fromisoformat(today).replace(hour=2, minute=30, tzinfo=UTC)
+    request = nightly_consolidation(dg.build_schedule_context(scheduled_execution_time=tick))
+    assert request.tags[CONSOLIDATION_TAG] == "true"
+    materialize(["zuora/account"], [yesterday], tags=request.tags, clock=clock)
+    manifests = local_lake / "zuora" / "_zuora" / "manifests" / "account" / f"dt={yesterday}"
+    assert len(list(manifests.glob("*.json"))) == 3, "replaced manifests stay during the retention period"
+
+    clock.advance(31 * 86400)  # a month later, another night's consolidation
+    result = materialize(["zuora/account"], [today], tags=request.tags, clock=clock)
+    [event] = result.get_asset_materialization_events()
+    assert event.event_specific_data.materialization.metadata["pruned_manifests"].value == 2
+    assert len(list(manifests.glob("*.json"))) == 1, "only the consolidation's own manifest is left"

@@ -4,9 +4,10 @@ import dagster as dg
 import pytest
 from botocore.exceptions import ClientError
 
-from zuora_assets.athena.errors import SchemaConflict
+from zuora_assets.athena.errors import CatalogPermissionDenied, SchemaConflict
 from zuora_assets.definitions import build_definitions
 from zuora_assets.defs.failures import fail_fast_unless_transient, is_permanent
+from zuora_assets.lake.storage import PermissionDenied, StorageError
 from zuora_assets.settings import SettingsError
 from zuora_assets.zuora.errors import ZuoraAuthError, ZuoraTransientError
 from zuora_assets_tests.pipeline import last_days
@@ -84,6 +85,9 @@ def window_of(days):
         (SchemaConflict("account", "x", "string", "bigint"), True),
         (ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "PutObject"), True),
         (ClientError({"Error": {"Code": "NoSuchBucket", "Message": "no"}}, "PutObject"), True),
+        (PermissionDenied("DeleteObjects denied for 2 object(s)", "s3:DeleteObject"), True),
+        (CatalogPermissionDenied("Glue UpdateTable denied", "glue:UpdateTable"), True),
+        (StorageError("could not delete 1 object(s): k: InternalError"), False),
         (ZuoraTransientError("503 after retries"), False),
         (ClientError({"Error": {"Code": "SlowDown", "Message": "busy"}}, "PutObject"), False),
         (ConnectionError("reset"), False),
@@ -95,3 +99,5 @@ def test_only_transient_failures_are_left_to_the_retry_policy(error, permanent):
         raise error
     if permanent:
         assert raised.value.allow_retries is False and raised.value.description.startswith("zuora/x: ")
+        if hasattr(error, "action"):
+            assert raised.value.metadata["missing_permission"].value == error.action

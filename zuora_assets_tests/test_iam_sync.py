@@ -56,6 +56,7 @@ def aws_env(moto, monkeypatch, tenant):
     env = {
         "AWS_BUCKET": BUCKET,
         "AWS_BUCKET_REGION": REGION,
+        "ZUORA_START_DATE": last_days(DAYS)[0],
         "AWS_SCHEMA": SCHEMA,
         "AWS_ENDPOINT_URL": moto.endpoint,
         "ZUORA_SIMULATOR_URL": tenant.base_url,

@@ -10,8 +10,9 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from zuora_assets.lake.local import LocalStorage
 from zuora_assets.lake.readers import files_in_partition, model_files, partition_dataset, scan
-from zuora_assets.lake.storage import LocalStorage, Storage
+from zuora_assets.lake.storage import Storage
 from zuora_assets.lake.transfer import write_transfer
 from zuora_assets_tests.lake_support import (  # noqa: F401 (storage_fixture is the `storage` fixture)
     FOLDER,

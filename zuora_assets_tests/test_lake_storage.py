@@ -7,8 +7,17 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from zuora_assets.lake import storage as storage_module
-from zuora_assets.lake.storage import KeyExists, KeyNotFound, LocalStorage, S3Storage, Storage, StorageError
+from zuora_assets.lake import s3 as s3_module
+from zuora_assets.lake.local import LocalStorage
+from zuora_assets.lake.s3 import S3Storage
+from zuora_assets.lake.storage import (
+    KeyChanged,
+    KeyExists,
+    KeyNotFound,
+    PermissionDenied,
+    Storage,
+    StorageError,
+)
 from zuora_assets_tests.lake_support import BUCKET, storage_fixture  # noqa: F401 (the `storage` fixture)
 
 
@@ -53,7 +62,7 @@ def test_missing_key(storage: Storage) -> None:
 
 
 def test_delete_in_batches(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(storage_module, "_DELETE_BATCH", 2)
+    monkeypatch.setattr(s3_module, "DELETE_BATCH", 2)
     keys = [f"d/{i}" for i in range(5)]
     for key in keys:
         storage.put_bytes(key, b"1")
@@ -87,8 +96,8 @@ def test_local_put_leaves_no_temp_files_and_prunes_empty_folders(tmp_path: Path)
 class ErrorsForSomeKeys:
     """A real S3 client whose DeleteObjects answers a per-key error for keys containing 'locked' (as S3 can)."""
 
-    def __init__(self, client):
-        self._client = client
+    def __init__(self, client, code: str = "AccessDenied"):
+        self._client, self.code = client, code
 
     def __getattr__(self, name):
         return getattr(self._client, name)
@@ -97,25 +106,35 @@ class ErrorsForSomeKeys:
         locked = [o for o in Delete["Objects"] if "locked" in o["Key"]]
         rest = [o for o in Delete["Objects"] if "locked" not in o["Key"]]
         response = self._client.delete_objects(Bucket=Bucket, Delete={**Delete, "Objects": rest})
-        errors = [{"Key": o["Key"], "Code": "AccessDenied", "Message": "Access Denied"} for o in locked]
+        errors = [{"Key": o["Key"], "Code": self.code, "Message": "went wrong"} for o in locked]
         return {**response, "Errors": errors}
 
 
-def test_s3_delete_checks_per_key_errors(moto) -> None:
+def test_s3_delete_denied_for_some_keys_is_a_permission_error_naming_the_action(moto) -> None:
     client = moto.client("s3")
     client.create_bucket(Bucket=BUCKET)
     lake = S3Storage(ErrorsForSomeKeys(client), BUCKET)
     for key in ("a/locked-1", "a/free", "a/locked-2"):
         lake.put_bytes(key, b"1")
-    with pytest.raises(StorageError) as caught:
+    with pytest.raises(PermissionDenied) as caught:
         lake.delete(["a/locked-1", "a/free", "a/locked-2"])
     message = str(caught.value)
-    assert (
-        "a/locked-1: AccessDenied" in message
-        and "a/locked-2: AccessDenied" in message
-        and "a/free" not in message
-    )
+    assert caught.value.action == "s3:DeleteObject"
+    assert "a/locked-1" in message and "a/locked-2" in message and "a/free" not in message
+    assert "lacks s3:DeleteObject on arn:aws:s3:::lake-test/a/" in message and "cannot help" in message
     assert [o.key for o in lake.list("a/")] == ["a/locked-1", "a/locked-2"]
+
+
+def test_s3_delete_reports_every_key_that_failed_otherwise(moto) -> None:
+    client = moto.client("s3")
+    client.create_bucket(Bucket=BUCKET)
+    lake = S3Storage(ErrorsForSomeKeys(client, code="InternalError"), BUCKET)
+    for key in ("a/locked-1", "a/free"):
+        lake.put_bytes(key, b"1")
+    with pytest.raises(StorageError) as caught:
+        lake.delete(["a/locked-1", "a/free"])
+    assert not isinstance(caught.value, PermissionDenied)
+    assert "a/locked-1: InternalError" in str(caught.value) and "a/free" not in str(caught.value)
 
 
 class ConflictOnce:
@@ -170,7 +189,22 @@ def test_s3_errors_say_where_and_what_to_do(moto) -> None:
     moto.set_iam_enforcement(True)
     with pytest.raises(StorageError) as caught:
         S3Storage(client, BUCKET).list("zuora/")
-    assert "ListBucket" in str(caught.value) and "credentials" in str(caught.value)
+    assert "ListObjectsV2" in str(caught.value) and "credentials" in str(caught.value)
+
+
+def test_compare_and_replace_replaces_only_the_version_read(storage: Storage) -> None:
+    with pytest.raises(KeyNotFound):
+        storage.get_versioned("state/m.json")
+    created = storage.put_bytes("state/m.json", b"one")
+    data, version = storage.get_versioned("state/m.json")
+    assert (data, version) == (b"one", created.version)
+
+    replaced = storage.put_bytes("state/m.json", b"two", if_match=version)
+    with pytest.raises(KeyChanged, match="state/m.json"):  # a second writer with the old version loses
+        storage.put_bytes("state/m.json", b"stale", if_match=version)
+    assert storage.get_versioned("state/m.json") == (b"two", replaced.version)
+    with pytest.raises(KeyChanged):
+        storage.put_bytes("state/none.json", b"x", if_match=version)
 
 
 def test_arrow_filesystem_reads_what_was_put(storage: Storage) -> None:

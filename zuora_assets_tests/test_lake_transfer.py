@@ -1,9 +1,11 @@
-"""write_transfer against a local folder and S3 (moto): layout, replace/append, failures, concurrency, manifests."""
+"""write_transfer against a local folder and S3 (moto): layout, replace/append, failures, manifests, timestamps.
+
+Overlapping transfers (the snapshot order) are in test_lake_order.py; the sync state in test_lake_state.py.
+"""
 
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from zuora_assets.lake import layout
-from zuora_assets.lake.manifest import high_water_mark, read_manifests
+from zuora_assets.lake.manifest import read_manifests
 from zuora_assets.lake.parquet import FileLimits
 from zuora_assets.lake.readers import files_in_partition, partition_dataset
 from zuora_assets.lake.storage import ObjectInfo, Storage, StorageError
@@ -24,6 +26,7 @@ from zuora_assets_tests.lake_support import (  # noqa: F401 (storage_fixture is 
     SCHEMA,
     T0,
     StorageWrapper,
+    TestClock,
     batches,
     data_keys,
     days,
@@ -35,12 +38,13 @@ from zuora_assets_tests.lake_support import (  # noqa: F401 (storage_fixture is 
 
 DATA_KEY = re.compile(rf"^{FOLDER}/{MODEL}/dt=\d{{4}}-\d{{2}}-\d{{2}}/\d+_\d{{14}}\.parquet$")
 SMALL_FILES = FileLimits(row_group_bytes=4_000, file_bytes=6_000)
+CLOCK = TestClock(tick=1.0)  # every transfer of this module reads a later second
 
 
 def write(
     storage: Storage, dts: list[str], records: list[dict] | None = None, **kwargs
 ) -> list[PartitionWrite]:
-    """write_transfer with the test defaults: model invoice_item in folder zuora, replace, fixed clock."""
+    """write_transfer with the test defaults: model invoice_item in folder zuora, replace, the module's clock."""
     args = {
         "folder": FOLDER,
         "model": MODEL,
@@ -50,7 +54,8 @@ def write(
         "partitions": dts,
         "window": window_of(dts),
         "mode": "replace",
-        "clock": fixed_clock(),
+        "clock": CLOCK.now,
+        "sleep": CLOCK.sleep,
         **kwargs,
     }
     return write_transfer(storage, **args)
@@ -87,12 +92,13 @@ def test_layout_splits_parts_and_writes_only_data_files(storage: Storage) -> Non
     assert sorted(f.key for w in writes for f in w.files) == keys
 
 
-def test_thirty_days_in_one_call_is_one_transfer_per_dt(storage: Storage) -> None:
+def test_thirty_days_in_one_call_is_one_transfer_per_dt_under_one_timestamp(storage: Storage) -> None:
     dts = days("2026-10-01", 30)
-    writes = write(storage, dts, rows(dts, 3))
+    snapshot = datetime(2026, 10, 31, 1, 2, 3, tzinfo=UTC)
+    writes = write(storage, dts, rows(dts, 3), snapshot=snapshot)
 
     assert [w.dt for w in writes] == dts
-    assert len({w.transfer_ts for w in writes}) == 30, "timestamps must all be distinct"
+    assert {w.transfer_ts for w in writes} == {"20261031010203"}, "one run is one transfer: one timestamp"
     for w in writes:
         assert transfers_in(storage, w.dt) == {w.transfer_ts}
         assert w.rows == 3
@@ -143,8 +149,8 @@ class WatchPartition(StorageWrapper):
         self._look()
         return info
 
-    def put_bytes(self, key, data, *, if_none_match=True):
-        info = self.inner.put_bytes(key, data, if_none_match=if_none_match)
+    def put_bytes(self, key, data, *, if_none_match=True, if_match=None):
+        info = self.inner.put_bytes(key, data, if_none_match=if_none_match, if_match=if_match)
         self._look()
         return info
 
@@ -171,46 +177,6 @@ def test_crash_between_upload_and_delete_leaves_duplicates_then_rerun_converges(
         assert transfers_in(storage, w.dt) == {w.transfer_ts}
     assert watched.seen and all(set(expected) <= set(ids) for ids in watched.seen), "a partition had a gap"
     assert partition_ids(storage, dts[0]) == expected
-
-
-class MeetBeforeCommit(StorageWrapper):
-    """Holds each transfer at its manifest until both transfers have uploaded their files."""
-
-    def __init__(self, inner: Storage, barrier: threading.Barrier):
-        super().__init__(inner)
-        self.barrier = barrier
-
-    def put_bytes(self, key, data, *, if_none_match=True):
-        if "/_zuora/manifests/" in key:
-            self.barrier.wait(timeout=60)
-        return self.inner.put_bytes(key, data, if_none_match=if_none_match)
-
-
-def test_concurrent_replaces_of_one_partition_keep_the_newer(storage: Storage) -> None:
-    dts = ["2026-11-01"]
-    old = write(storage, dts)[0]
-    gate = MeetBeforeCommit(storage, threading.Barrier(2))
-    results: dict[str, PartitionWrite] = {}
-    errors: list[BaseException] = []
-
-    def run(version: str) -> None:
-        try:
-            results[version] = write(gate, dts, rows(dts, 20, version), limits=SMALL_FILES)[0]
-        except BaseException as err:  # surfaced by the assertion below
-            errors.append(err)
-
-    threads = [threading.Thread(target=run, args=(v,)) for v in ("a", "b")]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not errors, errors
-
-    newer, older = sorted(results.values(), key=lambda w: w.transfer_ts, reverse=True)
-    assert old.transfer_ts < older.transfer_ts < newer.transfer_ts
-    assert transfers_in(storage, dts[0]) == {newer.transfer_ts}
-    assert not set(older.deleted_keys) & {f.key for f in newer.files}
-    assert {f.key for f in older.files} <= set(newer.deleted_keys)
 
 
 def failing_batches(good: list[dict], error: Exception) -> Iterator[pa.RecordBatch]:
@@ -328,22 +294,6 @@ def test_null_partition_value_is_an_error(storage: Storage) -> None:
     assert data_keys(storage) == []
 
 
-def test_high_water_mark_is_rebuilt_from_manifests_alone(storage: Storage) -> None:
-    assert high_water_mark(storage, FOLDER, MODEL) is None
-    ends = []
-    for offset in (3, 1, 2):
-        start = datetime(2026, 11, 1, tzinfo=UTC) + timedelta(hours=offset)
-        end = start + timedelta(hours=1)
-        ends.append(end)
-        write(
-            storage, ["2026-11-01"], rows(["2026-11-01"], 2), window=(start, end), mode="append", run_id="r1"
-        )
-
-    assert high_water_mark(storage, FOLDER, MODEL) == max(ends)
-    manifests = read_manifests(storage, FOLDER, MODEL)
-    assert [m.window_end for m in manifests] == ends and {m.run_id for m in manifests} == {"r1"}
-
-
 def test_manifest_records_files_checksums_schema_and_window(storage: Storage) -> None:
     import hashlib
 
@@ -372,7 +322,7 @@ def test_on_progress_reports_running_totals(storage: Storage) -> None:
 
 
 def test_transfer_timestamps_follow_the_clock(tmp_path: Path) -> None:
-    from zuora_assets.lake.storage import LocalStorage
+    from zuora_assets.lake.local import LocalStorage
 
     lake = LocalStorage(tmp_path)
     first = write(lake, ["2026-11-01"], clock=fixed_clock(T0))[0]

@@ -86,6 +86,7 @@ def secrets(moto, monkeypatch, tenant, caplog) -> dict[str, str]:
         "ZUORA_BASE_URL": tenant.base_url,
         "AWS_BUCKET": BUCKET,
         "AWS_BUCKET_REGION": REGION,
+        "ZUORA_START_DATE": "2025-01-01",
         "AWS_SCHEMA": SCHEMA,
         "AWS_ENDPOINT_URL": moto.endpoint,
         "AWS_AUTH_MODE": "role",

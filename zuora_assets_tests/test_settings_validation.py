@@ -21,7 +21,12 @@ TENANT = {
     "ZUORA_CLIENT_SECRET": ZUORA_SECRET,
     "ZUORA_ENVIRONMENT": "eu-sandbox",
 }
-BUCKET = {"AWS_BUCKET": "acme-zuora-lake", "AWS_BUCKET_REGION": "eu-west-1", "AWS_SCHEMA": "zuora"}
+BUCKET = {
+    "AWS_BUCKET": "acme-zuora-lake",
+    "AWS_BUCKET_REGION": "eu-west-1",
+    "AWS_SCHEMA": "zuora",
+    "ZUORA_START_DATE": "2025-01-01",
+}
 ROLE = {"AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/transfer-role", "AWS_EXTERNAL_ID": EXTERNAL_ID}
 KEYS = {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE123456789", "AWS_SECRET_ACCESS_KEY": AWS_SECRET}
 FULL = TENANT | BUCKET | ROLE | KEYS | {"AWS_SESSION_TOKEN": SESSION_TOKEN}
@@ -117,7 +122,24 @@ BAD_SETTINGS = [
     ("entity id not a UUID", TENANT | {"ZUORA_ENTITY_ID": "entity-1"}, "ZUORA_ENTITY_ID"),
     ("start date not ISO", {"ZUORA_START_DATE": "01/02/2026"}, "ZUORA_START_DATE"),
     ("start date in the future", {"ZUORA_START_DATE": "2026-12-01"}, "ZUORA_START_DATE"),
+    (
+        "bucket without a start date",
+        {k: v for k, v in BUCKET.items() if k != "ZUORA_START_DATE"},
+        "ZUORA_START_DATE",
+    ),
+    ("retention not a number", {"ZUORA_MANIFEST_RETENTION_DAYS": "a month"}, "ZUORA_MANIFEST_RETENTION_DAYS"),
+    ("retention of zero days", {"ZUORA_MANIFEST_RETENTION_DAYS": "0"}, "ZUORA_MANIFEST_RETENTION_DAYS"),
 ]
+
+
+def test_aws_needs_a_fixed_start_date_and_says_why():
+    with pytest.raises(SettingsError) as caught:
+        load({k: v for k, v in BUCKET.items() if k != "ZUORA_START_DATE"})
+    [problem] = caught.value.problems
+    assert problem.startswith("ZUORA_START_DATE: is missing: it is required when AWS_BUCKET is set")
+    assert "projection" in problem and "ZUORA_START_DATE=2024-01-01" in problem
+    assert load(BUCKET).start_date == date(2025, 1, 1)
+    assert load({"ZUORA_MANIFEST_RETENTION_DAYS": "7"}).manifest_retention_days == 7
 
 
 @pytest.mark.parametrize(("case", "env", "variable"), BAD_SETTINGS, ids=[c[0] for c in BAD_SETTINGS])
@@ -159,7 +181,8 @@ def test_nothing_set_is_the_embedded_default():
     settings = load({})
     assert settings.zuora is None and settings.aws is None
     assert settings.local_dir == Path(".lake")
-    assert settings.start_date == date(2026, 10, 30)
+    assert settings.start_date is None, "the embedded default pins its first day in the lake at the first sync"
+    assert settings.manifest_retention_days == 30
 
 
 def test_empty_values_count_as_unset():
@@ -244,7 +267,7 @@ def test_describe_has_one_line_per_setting_with_masked_secrets():
     assert values["AWS_SECRET_ACCESS_KEY"] == values["AWS_SESSION_TOKEN"] == "***"
     assert values["AWS_BUCKET"] == "acme-zuora-lake" and values["AWS_KMS_KEY_ID"] == "(not set)"
     assert values["ZUORA_START_DATE"] == "2026-01-01" and values["AWS_GLUE_PARTITIONS"] == "false"
-    assert len(values) == 25  # 5 Zuora, 18 AWS, start date, local lake folder
+    assert len(values) == 26  # 5 Zuora, 18 AWS, start date, manifest retention, local lake folder
     assert lines[0] == "source: Zuora tenant at https://rest.sandbox.eu.zuora.com"
 
 

@@ -9,6 +9,14 @@ class CatalogError(Exception):
     """A table, view or query could not be brought to the wanted state; the message says why and what to do."""
 
 
+class CatalogPermissionDenied(CatalogError):
+    """The AWS identity lacks a Glue or Athena permission; `action` names it. Retrying cannot help."""
+
+    def __init__(self, message: str, action: str):
+        super().__init__(message)
+        self.action = action
+
+
 class UnsupportedType(CatalogError):
     """An Arrow type that has no faithful Glue/Athena column type."""
 

@@ -14,10 +14,12 @@ from botocore.exceptions import ClientError
 
 from zuora_assets.athena.errors import (
     CatalogError,
+    CatalogPermissionDenied,
     ForeignTable,
     SchemaConflict,
     aws_error_message,
     error_code,
+    is_access_denied,
 )
 from zuora_assets.athena.evolution import merge_columns
 from zuora_assets.athena.names import check_name
@@ -51,6 +53,14 @@ def _utc_now() -> datetime:
 def _method(operation: str) -> str:
     """`UpdateTable` -> `update_table`."""
     return re.sub(r"(?<!^)([A-Z])", r"_\1", operation).lower()
+
+
+def _range_start(projection: str | None) -> date | None:
+    """The first day of a `projection.dt.range` value like `2024-01-01,NOW` (None if it has no such day)."""
+    try:
+        return date.fromisoformat((projection or "").split(",", 1)[0].strip())
+    except ValueError:
+        return None
 
 
 def check_dt(value: str, table: str) -> str:
@@ -114,7 +124,8 @@ class GlueCatalog:
     ) -> TableSync:
         """Create or update table `name` over `location` so its columns cover `schema` (DESIGN.md 2.3).
 
-        Partitions are projected from `first_day` (kept from the table, or today, when None). With
+        Partitions are projected from `first_day`, or from the table's current range start when that is
+        earlier (kept from the table, or today, when None). With
         `register_partitions` (a list, maybe empty) projection is switched off and those `dt` partitions
         are registered in Glue instead. Raises SchemaConflict, ForeignTable or CatalogError.
         """
@@ -259,10 +270,15 @@ class GlueCatalog:
             )
 
     def _range(self, base: dict, first_day: date | None) -> str:
-        if first_day is not None:
-            return projection_range(first_day)
+        """The projection range: from `first_day`, unless the table's range starts earlier (a start only moves
+        earlier, so a partition once visible in Athena stays visible)."""
         kept = (base.get("Parameters") or {}).get(RANGE_PARAMETER)
-        return kept or projection_range(self._clock().date())
+        kept_first = _range_start(kept)
+        if first_day is None:
+            return kept or projection_range(self._clock().date())
+        if kept_first is not None and kept_first < first_day:
+            return projection_range(kept_first)
+        return projection_range(first_day)
 
     # --- partition registration -------------------------------------------------------------------
 
@@ -342,7 +358,10 @@ class GlueCatalog:
         except ClientError as e:
             if error_code(e) in expect:
                 raise
-            raise CatalogError(aws_error_message("Glue", operation, where, e) + hint) from e
+            message = aws_error_message("Glue", operation, where, e) + hint
+            if is_access_denied(e):
+                raise CatalogPermissionDenied(message, f"glue:{operation}") from e
+            raise CatalogError(message) from e
 
     def _backoff(self, attempt: int) -> None:
         self._sleep(min(0.2 * 2**attempt, 5.0) * (0.5 + random.random()))

@@ -1,25 +1,28 @@
 """`zuora/<model>` assets: one per model of the catalog, made by one factory.
 
-A run extracts the window of its partition (or of its whole partition range, in one set of export
-jobs) and hands the rows to the lake IO manager, which splits them by `dt` and writes one transfer
-per partition. The run tag `zuora/mode` picks the write mode: `replace` (default: materializations,
-backfills, the nightly consolidation) or `append` (the change sensor's incremental syncs of today).
+A run fixes its snapshot (the clock, to the second) first, derives its window from it, then extracts the
+window of its partition (or of its whole partition range, in one set of export jobs) and hands the rows to
+the lake IO manager, which splits them by `dt` and writes one transfer per partition, all named by the
+snapshot. The run tag `zuora/mode` picks the write mode: `replace` (default: materializations, backfills,
+the nightly consolidation) or `append` (the change sensor's incremental syncs of today, and of yesterday's
+tail after midnight).
 """
-
 
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
+from zuora_assets.defs.clock import ClockResource, snapshot_of
 from zuora_assets.defs.failures import RETRY_POLICY, fail_fast_unless_transient
 from zuora_assets.defs.io_manager import ModelTransfer
-from zuora_assets.defs.partitions import daily
+from zuora_assets.defs.partitions import pin_first_day
 from zuora_assets.defs.resources import LakeResource, ZuoraSource
-from zuora_assets.lake.manifest import high_water_mark
+from zuora_assets.lake.state import load_state
 from zuora_assets.zuora.catalog import MODELS, ZuoraModel
 
 MODE_TAG = "zuora/mode"
 MODES = ("replace", "append")
+CONSOLIDATION_TAG = "zuora/consolidation"  # "true" on the nightly consolidation: it also prunes manifests
 CODE_VERSION = "1"
 
 
@@ -37,45 +40,50 @@ def run_mode(tags) -> str:
     return mode
 
 
-def replace_window(partition_window, now: datetime) -> tuple[datetime, datetime]:
-    """The whole partition (range), but never past now: later changes are the next run's."""
+def replace_window(partition_window, snapshot: datetime) -> tuple[datetime, datetime]:
+    """The whole partition (range), but never past the snapshot: later changes are the next run's."""
     start, end = partition_window.start.astimezone(UTC), partition_window.end.astimezone(UTC)
-    return start, max(start, min(end, now))
+    return start, max(start, min(end, snapshot))
 
 
 def append_window(
-    partition_window, now: datetime, hwm: datetime | None, lag: timedelta, lookback: timedelta
+    partition_window, snapshot: datetime, synced_until: datetime | None, lag: timedelta, lookback: timedelta
 ) -> tuple[datetime, datetime]:
-    """`[hwm - lookback, now - lag)` clipped to the partition's day, so every row stays in its `dt`."""
+    """`[synced_until - lookback, snapshot - lag)` clipped to the partition's day, so every row stays in its
+    `dt`; the whole day so far when the partition's progress is not known."""
     day_start, day_end = partition_window.start.astimezone(UTC), partition_window.end.astimezone(UTC)
-    start = day_start if hwm is None else min(max(day_start, hwm - lookback), day_end)
-    end = min(day_end, now - lag)
+    start = day_start if synced_until is None else min(max(day_start, synced_until - lookback), day_end)
+    end = min(day_end, snapshot - lag)
     return start, max(start, end)
 
 
-def transfer_window(context: dg.AssetExecutionContext, zuora: ZuoraSource, lake: LakeResource, model: ZuoraModel):
-    mode = run_mode(context.run.tags)
-    now = datetime.now(UTC).replace(microsecond=0)
+def transfer_window(
+    context: dg.AssetExecutionContext,
+    zuora: ZuoraSource,
+    lake: LakeResource,
+    model: ZuoraModel,
+    mode: str,
+    snapshot: datetime,
+) -> tuple[datetime, datetime]:
     if mode == "replace":
-        return mode, replace_window(context.partition_time_window, now)
+        return replace_window(context.partition_time_window, snapshot)
     if len(context.partition_keys) != 1:
         raise TransferSettingsError(
-            description=f"{model.name}: append mode syncs one partition (today); this run targets "
-            f"{len(context.partition_keys)}. Launch a replace-mode backfill for ranges.",
+            description=f"{model.name}: append mode syncs one partition (today, or yesterday's tail); this run "
+            f"targets {len(context.partition_keys)}. Launch a replace-mode backfill for ranges.",
             allow_retries=False,
         )
-    hwm = high_water_mark(lake.storage(), lake.folder(), model.name)
-    window = append_window(
+    state = load_state(lake.storage(), lake.folder(), model.name)
+    return append_window(
         context.partition_time_window,
-        now,
-        hwm,
+        snapshot,
+        state.partition_synced_until(context.partition_key),
         lag=timedelta(seconds=zuora.lag_seconds),
         lookback=timedelta(seconds=zuora.lookback_seconds),
     )
-    return mode, window
 
 
-def zuora_asset(model: ZuoraModel) -> dg.AssetsDefinition:
+def zuora_asset(model: ZuoraModel, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     """The `zuora/<model>` asset of one catalog model."""
 
     @dg.asset(
@@ -86,7 +94,7 @@ def zuora_asset(model: ZuoraModel) -> dg.AssetsDefinition:
         owners=["team:data-platform"],
         tags={"zuora/object": model.object},
         code_version=CODE_VERSION,
-        partitions_def=daily,
+        partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         io_manager_key="lake_io_manager",
         pool="zuora_api",
@@ -98,26 +106,38 @@ def zuora_asset(model: ZuoraModel) -> dg.AssetsDefinition:
             "exports_deletes": model.exports_deletes,
         },
     )
-    def _asset(context: dg.AssetExecutionContext, zuora: ZuoraSource, lake: LakeResource):
+    def _asset(context: dg.AssetExecutionContext, zuora: ZuoraSource, lake: LakeResource, clock: ClockResource):
         with fail_fast_unless_transient(f"zuora/{model.name}"):
-            yield from extract(context, zuora, lake, model)
+            yield from extract(context, zuora, lake, clock, model)
 
     return _asset
 
 
-def extract(context: dg.AssetExecutionContext, zuora: ZuoraSource, lake: LakeResource, model: ZuoraModel):
-    """Extract the run's window and hand it to the lake IO manager as one `ModelTransfer`."""
-    mode, (start, end) = transfer_window(context, zuora, lake, model)
+def extract(context: dg.AssetExecutionContext, zuora: ZuoraSource, lake: LakeResource, clock, model: ZuoraModel):
+    """Fix the snapshot, extract its window and hand it to the lake IO manager as one `ModelTransfer`."""
+    mode = run_mode(context.run.tags)
+    pin_first_day(
+        lake.settings.load(),
+        lake.storage(),
+        lake.folder(),
+        min(context.assets_def.partitions_def.start.date(), context.partition_time_window.start.date()),
+    )
+    snapshot = snapshot_of(clock)  # before the export job is submitted: the transfer's name and window end
+    start, end = transfer_window(context, zuora, lake, model, mode, snapshot)
     context.log.info(
-        f"{model.name}: {mode} transfer of window [{start.isoformat()}, {end.isoformat()}) "
-        f"for partition(s) {context.partition_key_range.start}..{context.partition_key_range.end}"
+        f"{model.name}: {mode} transfer {snapshot:%Y%m%d%H%M%S} of window [{start.isoformat()}, "
+        f"{end.isoformat()}) for partition(s) {context.partition_key_range.start}..{context.partition_key_range.end}"
     )
     # A generator keeps the client open while the IO manager streams the rows to the lake.
     with zuora.client() as client:
         extraction = zuora.extractor(client, context.log).extract(model, start, end)
-        yield dg.Output(ModelTransfer(extraction.schema, extraction.batches, (start, end), mode))
+        prune = context.run.tags.get(CONSOLIDATION_TAG) == "true"
+        transfer = ModelTransfer(extraction.schema, extraction.batches, (start, end), mode, snapshot, clock, prune)
+        yield dg.Output(transfer)
         if extraction.dropped_fields:
             context.log.warning(f"{model.name}: fields dropped for this run: {', '.join(extraction.dropped_fields)}")
 
 
-zuora_assets = [zuora_asset(m) for m in MODELS.values()]
+def zuora_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    """Every model's `zuora/<model>` asset over `partitions_def`."""
+    return [zuora_asset(m, partitions_def) for m in MODELS.values()]

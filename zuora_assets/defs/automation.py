@@ -1,14 +1,16 @@
-"""The change sensor (append-mode syncs of today) and the nightly consolidation (replace yesterday)."""
+"""The change sensor (append-mode syncs of today, and of yesterday's tail after midnight) and the nightly
+consolidation (replace yesterday, prune replaced manifests)."""
 
 import json
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
-from zuora_assets.defs.assets import MODE_TAG
+from zuora_assets.defs.assets import CONSOLIDATION_TAG, MODE_TAG
+from zuora_assets.defs.clock import ClockResource
 from zuora_assets.defs.resources import LakeResource, ZuoraSource
-from zuora_assets.lake.manifest import high_water_mark
+from zuora_assets.lake.state import SyncState, load_state
 from zuora_assets.zuora.catalog import MODELS, ZuoraModel
 from zuora_assets.zuora.changes import latest_change, probe_object
 
@@ -36,17 +38,27 @@ def syncing_models(instance: dg.DagsterInstance) -> set[str]:
     return {run.tags[MODEL_TAG] for run in runs if MODEL_TAG in run.tags}
 
 
-def starting_point(cursor: dict, model: ZuoraModel, lake: LakeResource, today: datetime) -> datetime:
+def starting_point(cursor: dict, model: ZuoraModel, state: SyncState, day_start: datetime) -> datetime:
     """Where to look for changes of `model`: the last change seen, else the lake's high-water mark."""
     if model.name in cursor:
         return datetime.fromisoformat(cursor[model.name])
-    hwm = high_water_mark(lake.storage(), lake.folder(), model.name)
-    return max(hwm, today) if hwm else today
+    hwm = state.high_water_mark
+    return max(hwm, day_start) if hwm else day_start
 
 
-def append_request(model: ZuoraModel, changed_at: datetime, partition: str) -> dg.RunRequest:
+def tail_since(state: SyncState, yesterday: date, midnight: datetime) -> datetime | None:
+    """How far yesterday's partition is synced if that is before `midnight` (its tail needs an append), else
+    None. A partition the state does not know counts as synced to the high-water mark when that is before
+    midnight; a model never synced needs no tail (its backfill or the consolidation writes the day)."""
+    synced = state.partition_synced_until(yesterday.isoformat())
+    if synced is None and state.high_water_mark is not None and state.high_water_mark < midnight:
+        synced = state.high_water_mark
+    return synced if synced is not None and synced < midnight else None
+
+
+def append_request(model: ZuoraModel, run_key: str, partition: str) -> dg.RunRequest:
     return dg.RunRequest(
-        run_key=f"append:{model.name}:{changed_at.isoformat()}",
+        run_key=run_key,
         partition_key=partition,
         asset_selection=model_keys(model),
         run_config=APPEND_RUN_CONFIG,
@@ -54,54 +66,89 @@ def append_request(model: ZuoraModel, changed_at: datetime, partition: str) -> d
     )
 
 
+class _Tick:
+    """One evaluation of the sensor: its moments, and what it found per model."""
+
+    def __init__(self, now: datetime, lag_seconds: int, cursor: dict):
+        self.settled = now - timedelta(seconds=lag_seconds)  # an append run reads up to here
+        self.day = self.settled.date()  # the partition appends go to; yesterday's until midnight + lag
+        self.midnight = datetime.combine(self.day, datetime.min.time(), UTC)
+        self.yesterday = self.day - timedelta(days=1)
+        self.cursor = cursor
+        self.requests: list[dg.RunRequest] = []
+        self.unchanged, self.waiting, self.young, self.no_probe, self.tails = 0, [], [], [], []
+
+    def changed(self, model: ZuoraModel, changed_at: datetime) -> str:
+        """The partition a settled change goes to: its own day if today's or yesterday's."""
+        self.cursor[model.name] = changed_at.isoformat()
+        dt = changed_at.date() if changed_at.date() >= self.yesterday else self.day
+        return dt.isoformat()
+
+
+def evaluate_model(tick: _Tick, model: ZuoraModel, state: SyncState, changed_at: datetime | None, busy: bool):
+    """Add the requests for one model: its settled changes, and yesterday's tail if not synced to midnight."""
+    tail = tail_since(state, tick.yesterday, tick.midnight)
+    if busy and (changed_at is not None or tail is not None):
+        tick.waiting.append(model.name)
+        return
+    partitions: dict[str, str] = {}
+    if changed_at is None:
+        tick.unchanged += 1
+    elif changed_at > tick.settled:
+        tick.young.append(model.name)
+    else:
+        partitions[tick.changed(model, changed_at)] = f"append:{model.name}:{changed_at.isoformat()}"
+    if tail is not None:
+        partitions[tick.yesterday.isoformat()] = f"tail:{model.name}:{tick.yesterday}:{tail.isoformat()}"
+        tick.tails.append(model.name)
+    tick.requests += [append_request(model, key, dt) for dt, key in sorted(partitions.items())]
+
+
 @dg.sensor(
     name="zuora_changes",
     description="Polls Zuora for changed records (Object Query, one record per model) and requests "
-    "append-mode syncs of today's partition for the models that changed.",
+    "append-mode syncs of today's partition for the models that changed, and after midnight of "
+    "yesterday's tail (changes and deletes up to midnight) for the models not synced that far.",
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
     default_status=dg.DefaultSensorStatus.STOPPED,
     asset_selection=dg.AssetSelection.groups("zuora", "athena"),
 )
-def zuora_changes(context: dg.SensorEvaluationContext, zuora: ZuoraSource, lake: LakeResource):
-    cursor = json.loads(context.cursor) if context.cursor else {}
-    now = datetime.now(UTC)
-    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+def zuora_changes(
+    context: dg.SensorEvaluationContext, zuora: ZuoraSource, lake: LakeResource, clock: ClockResource
+):
+    tick = _Tick(clock.now(), zuora.lag_seconds, json.loads(context.cursor) if context.cursor else {})
     busy = syncing_models(context.instance)
-    settled = now - timedelta(seconds=zuora.lag_seconds)  # an append run reads up to here
-    requests, unchanged, waiting, young, no_probe = [], 0, [], [], []
+    storage, folder = lake.storage(), lake.folder()
     latest: dict[tuple[str, datetime], datetime | None] = {}
     with zuora.client() as client:
         for model in MODELS.values():
             probe = probe_object(model)
             if probe is None:
-                no_probe.append(model.name)
+                tick.no_probe.append(model.name)
                 continue
-            since = starting_point(cursor, model, lake, today)
+            state = load_state(storage, folder, model.name)  # one small read, however long the history
+            since = starting_point(tick.cursor, model, state, tick.midnight)
             if (probe, since) not in latest:
                 latest[(probe, since)] = latest_change(client, probe, since)
-            changed_at = latest[(probe, since)]
-            if changed_at is None:
-                unchanged += 1
-            elif model.name in busy:
-                waiting.append(model.name)
-            elif changed_at > settled:
-                young.append(model.name)
-            else:
-                requests.append(append_request(model, changed_at, today.date().isoformat()))
-                cursor[model.name] = changed_at.isoformat()
-    if not requests:
-        reason = f"no Zuora changes since the last sync of {unchanged} model(s)"
-        if waiting:
-            reason += f"; changes of {', '.join(waiting)} wait for their running sync to finish"
-        if young:
-            reason += (
-                f"; changes of {', '.join(young)} are younger than the {zuora.lag_seconds} s lag "
-                "(ZUORA_LAG_SECONDS) and sync on a later tick"
-            )
-        if no_probe:
-            reason += f"; {', '.join(no_probe)} have no cheap change probe and sync in the nightly consolidation"
-        return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=json.dumps(cursor, sort_keys=True))
-    return dg.SensorResult(run_requests=requests, cursor=json.dumps(cursor, sort_keys=True))
+            evaluate_model(tick, model, state, latest[(probe, since)], model.name in busy)
+    cursor = json.dumps(tick.cursor, sort_keys=True)
+    if tick.requests:
+        return dg.SensorResult(run_requests=tick.requests, cursor=cursor)
+    return dg.SensorResult(skip_reason=dg.SkipReason(skip_reason(tick, zuora.lag_seconds)), cursor=cursor)
+
+
+def skip_reason(tick: _Tick, lag_seconds: int) -> str:
+    reason = f"no Zuora changes since the last sync of {tick.unchanged} model(s)"
+    if tick.waiting:
+        reason += f"; changes of {', '.join(tick.waiting)} wait for their running sync to finish"
+    if tick.young:
+        reason += (
+            f"; changes of {', '.join(tick.young)} are younger than the {lag_seconds} s lag "
+            "(ZUORA_LAG_SECONDS) and sync on a later tick"
+        )
+    if tick.no_probe:
+        reason += f"; {', '.join(tick.no_probe)} have no cheap change probe and sync in the nightly consolidation"
+    return reason
 
 
 @dg.schedule(
@@ -109,7 +156,8 @@ def zuora_changes(context: dg.SensorEvaluationContext, zuora: ZuoraSource, lake:
     cron_schedule=CONSOLIDATION_CRON,
     execution_timezone="UTC",
     target=dg.AssetSelection.groups("zuora", "athena"),
-    description="Replaces yesterday's partition of every model with one clean transfer (one set of files per day).",
+    description="Replaces yesterday's partition of every model with one clean transfer (one set of files per day) "
+    "and removes the manifests of transfers replaced longer ago than ZUORA_MANIFEST_RETENTION_DAYS.",
     default_status=dg.DefaultScheduleStatus.STOPPED,
 )
 def nightly_consolidation(context: dg.ScheduleEvaluationContext):
@@ -117,5 +165,5 @@ def nightly_consolidation(context: dg.ScheduleEvaluationContext):
     return dg.RunRequest(
         run_key=f"consolidate:{yesterday}",
         partition_key=yesterday,
-        tags={MODE_TAG: "replace"},
+        tags={MODE_TAG: "replace", CONSOLIDATION_TAG: "true"},
     )

@@ -9,7 +9,6 @@ import dagster as dg
 import pyarrow as pa
 
 from zuora_assets.defs.failures import RETRY_POLICY, fail_fast_unless_transient
-from zuora_assets.defs.partitions import daily, start_date
 from zuora_assets.defs.resources import CatalogResource, LakeResource
 from zuora_assets.lake.readers import partition_dataset
 from zuora_assets.zuora.catalog import DELETED_COLUMN, MODELS, TRANSFERRED_AT_COLUMN, ZuoraModel
@@ -44,7 +43,7 @@ def sync_model(
                 model.name,
                 schema,
                 location=catalog.location(lake.folder(), model.name),
-                first_day=start_date(),
+                first_day=settings.start_date,
                 register_partitions=dts if settings.aws.glue_partitions else None,
             )
             view_action = glue.sync_current_view(model.name, schema, **view)
@@ -72,7 +71,7 @@ def sync_model(
     }
 
 
-def athena_asset(model: ZuoraModel) -> dg.AssetsDefinition:
+def athena_asset(model: ZuoraModel, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     """The `athena/<model>` asset of one catalog model."""
 
     @dg.asset(
@@ -84,7 +83,7 @@ def athena_asset(model: ZuoraModel) -> dg.AssetsDefinition:
         kinds={"athena", "glue"},
         owners=["team:data-platform"],
         code_version=CODE_VERSION,
-        partitions_def=daily,
+        partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool="catalog",
         retry_policy=RETRY_POLICY,
@@ -97,4 +96,6 @@ def athena_asset(model: ZuoraModel) -> dg.AssetsDefinition:
     return _asset
 
 
-athena_assets = [athena_asset(m) for m in MODELS.values()]
+def athena_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    """Every model's `athena/<model>` asset over `partitions_def`."""
+    return [athena_asset(m, partitions_def) for m in MODELS.values()]

@@ -9,7 +9,6 @@ import polars as pl
 
 from zuora_assets.athena.schema_check import compare_schema
 from zuora_assets.defs.catalog_assets import lake_schema
-from zuora_assets.defs.partitions import daily
 from zuora_assets.defs.resources import CatalogResource, LakeResource, ZuoraSource
 from zuora_assets.lake.readers import scan
 from zuora_assets.zuora.catalog import MODELS, TRANSFERRED_AT_COLUMN, ZuoraModel
@@ -25,13 +24,15 @@ def zuora_count(zuora: ZuoraSource, model: ZuoraModel, start: datetime, end: dat
         return sum(batch.num_rows for batch in extraction.batches)
 
 
-def lake_count(lake: LakeResource, model: ZuoraModel, start: datetime, end: datetime) -> int:
+def lake_count(
+    lake: LakeResource, model: ZuoraModel, start: datetime, end: datetime, partitions_def: dg.PartitionsDefinition
+) -> int:
     """How many records the lake holds in the window: the latest version of each id, if it is in the window.
 
     Versions in later partitions count too (a record updated again moved there), so the scan covers
     every partition from the window's first day on.
     """
-    dts = [k for k in daily.get_partition_keys() if k >= start.date().isoformat()]
+    dts = [k for k in partitions_def.get_partition_keys() if k >= start.date().isoformat()]
     frame = scan(lake.storage(), lake.folder(), model.name, dts)
     if "id" not in frame.collect_schema().names():  # no file from the window's first day on: only `dt`
         return 0
@@ -46,12 +47,12 @@ def lake_count(lake: LakeResource, model: ZuoraModel, start: datetime, end: date
     return int(in_window.select(pl.len()).collect().item())
 
 
-def rows_check(model: ZuoraModel) -> dg.AssetChecksDefinition:
+def rows_check(model: ZuoraModel, partitions_def: dg.PartitionsDefinition) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=dg.AssetKey(["zuora", model.name]),
         name="rows_match_zuora",
         description=f"The lake holds as many {model.name} records for the partitions' window as Zuora does now.",
-        partitions_def=daily,
+        partitions_def=partitions_def,
         blocking=False,
         pool="zuora_api",
     )
@@ -60,7 +61,7 @@ def rows_check(model: ZuoraModel) -> dg.AssetChecksDefinition:
         start = window.start.astimezone(UTC)
         end = min(window.end.astimezone(UTC), datetime.now(UTC).replace(microsecond=0))
         expected = zuora_count(zuora, model, start, end, context.log)
-        found = lake_count(lake, model, start, end)
+        found = lake_count(lake, model, start, end, partitions_def)
         return dg.AssetCheckResult(
             passed=expected == found,
             severity=dg.AssetCheckSeverity.WARN,
@@ -110,5 +111,9 @@ def freshness_checks(zuora_assets: list[dg.AssetsDefinition]) -> list[dg.AssetCh
     )
 
 
-rows_checks = [rows_check(m) for m in MODELS.values()]
-schema_checks = [schema_check(m) for m in MODELS.values()]
+def rows_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:
+    return [rows_check(m, partitions_def) for m in MODELS.values()]
+
+
+def schema_checks() -> list[dg.AssetChecksDefinition]:
+    return [schema_check(m) for m in MODELS.values()]

@@ -7,13 +7,19 @@ from collections.abc import Iterator
 import dagster as dg
 from botocore.exceptions import ClientError
 
-from zuora_assets.athena.errors import CatalogError
+from zuora_assets.athena.errors import CatalogError, CatalogPermissionDenied
 from zuora_assets.aws import AwsAuthError
+from zuora_assets.lake.storage import PermissionDenied
 from zuora_assets.settings import SettingsError
 from zuora_assets.zuora.errors import ZuoraConfigError, ZuoraDataError, ZuoraJobError
 
 # Retrying these cannot help: the settings, a permission, the data or the schema must change first.
-PERMANENT = (SettingsError, AwsAuthError, ZuoraConfigError, ZuoraJobError, ZuoraDataError, CatalogError, ValueError)
+# A missing permission anywhere in the lake (`PermissionDenied`, also for per-key DeleteObjects errors) or the
+# catalog (`CatalogPermissionDenied`, a CatalogError) is typed, so it is never retried.
+PERMANENT = (
+    SettingsError, AwsAuthError, PermissionDenied, ZuoraConfigError, ZuoraJobError, ZuoraDataError, CatalogError,
+    ValueError,
+)
 PERMANENT_CODES = {
     "AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "403", "InvalidAccessKeyId",
     "SignatureDoesNotMatch", "NoSuchBucket", "EntityNotFoundException", "InvalidRequestException",
@@ -43,8 +49,18 @@ def fail_fast_unless_transient(where: str) -> Iterator[None]:
     except Exception as error:
         if not is_permanent(error):
             raise
-        raise dg.Failure(
-            description=f"{where}: {error}",
-            metadata={"error": type(error).__name__, "retried": False},
-            allow_retries=False,
-        ) from error
+        notes = "".join(f"\n{note}" for note in getattr(error, "__notes__", ()))
+        metadata = {"error": type(error).__name__, "retried": False}
+        action = _missing_action(error)
+        if action:
+            metadata["missing_permission"] = action
+        raise dg.Failure(description=f"{where}: {error}{notes}", metadata=metadata, allow_retries=False) from error
+
+
+def _missing_action(error: BaseException | None) -> str | None:
+    """The IAM action a permission error names, if any."""
+    while error is not None:
+        if isinstance(error, PermissionDenied | CatalogPermissionDenied):
+            return error.action
+        error = error.__cause__
+    return None

@@ -1,12 +1,14 @@
 """The lake IO manager: writes a model's transfer as Hive-style Parquet, one transfer per `dt`, and
-loads partitions back lazily."""
+loads partitions back lazily. In the nightly consolidation it also prunes the manifests of replaced
+transfers that are older than the retention period."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 import dagster as dg
 import polars as pl
@@ -16,6 +18,8 @@ import pyarrow.dataset as pads
 from zuora_assets.defs.failures import fail_fast_unless_transient
 from zuora_assets.defs.resources import LakeResource
 from zuora_assets.lake.readers import partition_dataset, scan
+from zuora_assets.lake.retention import prune_replaced_manifests
+from zuora_assets.lake.state import load_state
 from zuora_assets.lake.storage import Storage
 from zuora_assets.lake.transfer import PartitionWrite, write_transfer
 
@@ -25,12 +29,19 @@ PROGRESS_EVERY_SECONDS = 5.0
 
 @dataclass
 class ModelTransfer:
-    """What a `zuora/<model>` asset returns: the rows of one window, not yet read, and how to write them."""
+    """What a `zuora/<model>` asset returns: the rows of one window, not yet read, and how to write them.
+
+    `snapshot` is when the window end was fixed (the transfer's name); `clock` has `now()` and `sleep()`;
+    `prune_manifests` (the nightly consolidation) also removes replaced manifests past the retention.
+    """
 
     schema: pa.Schema
     batches: Iterable[pa.RecordBatch]
     window: tuple[datetime, datetime]
     mode: str  # "replace" | "append"
+    snapshot: datetime
+    clock: Any
+    prune_manifests: bool = False
 
 
 class ProgressLog:
@@ -57,10 +68,8 @@ def column_schema(schema: pa.Schema) -> dg.TableSchema:
 
 def partition_metadata(write: PartitionWrite, storage: Storage, folder: str, model: str, schema: pa.Schema) -> dict:
     partition_dir = f"{folder}/{model}/dt={write.dt}" if folder else f"{model}/dt={write.dt}"
-    return {
+    metadata = {
         "dagster/uri": dg.MetadataValue.path(storage.uri(partition_dir) + "/"),
-        "dagster/row_count": write.rows,
-        "dagster/partition_row_count": write.rows,
         "dagster/column_schema": column_schema(schema),
         "rows": write.rows,
         "bytes": write.bytes,
@@ -70,6 +79,17 @@ def partition_metadata(write: PartitionWrite, storage: Storage, folder: str, mod
         "replaced_files": len(write.deleted_keys),
         "manifest": write.manifest_key,
     }
+    if write.taken:
+        metadata["timestamps_taken"] = dg.MetadataValue.text(
+            f"{', '.join(write.taken)} held by another transfer of {model} in this partition; written as "
+            f"{write.transfer_ts}"
+        )
+    if write.superseded_by is not None:
+        # Its files were removed: the partition holds the newer snapshot, so no row count is claimed here.
+        metadata["superseded_by"] = write.superseded_by
+        metadata["manifest"] = "(removed: superseded)"
+        return metadata
+    return {"dagster/row_count": write.rows, "dagster/partition_row_count": write.rows, **metadata}
 
 
 class LakeIOManager(dg.ConfigurableIOManager):
@@ -88,8 +108,33 @@ class LakeIOManager(dg.ConfigurableIOManager):
         seconds = time.monotonic() - started
         rows, nbytes = sum(w.rows for w in writes), sum(w.bytes for w in writes)
         context.log.info(progress.line(rows, nbytes, seconds) + f" in {len(writes)} partition(s)")
+        for write in writes:
+            if write.superseded_by is not None:
+                context.log.warning(
+                    f"{model} dt={write.dt}: transfer {write.transfer_ts} is superseded by {write.superseded_by}, a "
+                    "newer snapshot that committed first; its files were removed"
+                )
         transfer = {"transfer_seconds": round(seconds, 1), "rows_per_second": round(rows / seconds) if seconds else 0}
+        if obj.prune_manifests:
+            with fail_fast_unless_transient(f"zuora/{model}: pruning replaced manifests"):
+                transfer["pruned_manifests"] = self._prune(context, storage, folder, model, obj)
         self._add_metadata(context, writes, storage, folder, model, obj, transfer)
+
+    def _prune(self, context, storage: Storage, folder: str, model: str, obj: ModelTransfer) -> int:
+        days = self.lake.settings.load().manifest_retention_days
+        pruned = prune_replaced_manifests(
+            storage,
+            folder,
+            model,
+            load_state(storage, folder, model),
+            now=obj.clock.now(),
+            retention=timedelta(days=days),
+        )
+        context.log.info(
+            f"{model}: removed {len(pruned.manifests)} manifest(s) of replaced transfers in {len(pruned.partitions)} "
+            f"partition(s) replaced over {days} days ago (ZUORA_MANIFEST_RETENTION_DAYS); {pruned.waiting} wait"
+        )
+        return len(pruned.manifests)
 
     def _write(self, context, obj: ModelTransfer, storage, folder, model, progress) -> list[PartitionWrite]:
         return write_transfer(
@@ -102,6 +147,9 @@ class LakeIOManager(dg.ConfigurableIOManager):
             partitions=list(context.asset_partition_keys),
             window=obj.window,
             mode=obj.mode,
+            snapshot=obj.snapshot,
+            clock=obj.clock.now,
+            sleep=obj.clock.sleep,
             on_progress=progress,
             run_id=context.run_id,
         )
@@ -114,8 +162,9 @@ class LakeIOManager(dg.ConfigurableIOManager):
             context.add_output_metadata({**next(iter(per_partition.values())), **window})
             return
         # A range run makes one materialization per partition; give each its own figures.
+        superseded = sum(w.superseded_by is not None for w in writes)
         context.add_output_metadata(
-            {**window, "partitions": len(writes), "total_rows": sum(w.rows for w in writes)}
+            {**window, "partitions": len(writes), "total_rows": sum(w.rows for w in writes), "superseded": superseded}
         )
         for dt, metadata in per_partition.items():
             context.step_context.add_asset_metadata(metadata, asset_key=context.asset_key, partition_key=dt)

@@ -14,7 +14,9 @@ from pydantic import PrivateAttr
 from zuora_assets.athena.duckdb_catalog import DuckDBCatalog
 from zuora_assets.athena.glue import GlueCatalog
 from zuora_assets.aws import AwsClients, aws_session, sse_arguments
-from zuora_assets.lake.storage import LocalStorage, S3Storage, Storage
+from zuora_assets.lake.local import LocalStorage
+from zuora_assets.lake.s3 import S3Storage
+from zuora_assets.lake.storage import Storage
 from zuora_assets.settings import ENV_VARS, AwsSettings, Settings
 from zuora_assets.zuora.client import ZuoraClient
 from zuora_assets.zuora.extract import Extractor
@@ -37,6 +39,7 @@ class SettingsResource(dg.ConfigurableResource):
     zuora_client_secret: str | None = None
     zuora_entity_id: str | None = None
     zuora_start_date: str | None = None
+    zuora_manifest_retention_days: str | None = None
     zuora_athena_home: str | None = None
     aws_bucket: str | None = None
     aws_bucket_region: str | None = None

@@ -1,4 +1,4 @@
-"""Where things live in the lake: the keys of data files, manifests and reservations, and parsing them back.
+"""Where things live in the lake: the keys of data files, manifests and sync state, and parsing them back.
 
 The data contract (DESIGN.md 2.1):
 `<folder>/<model>/dt=<YYYY-MM-DD>/<file_part>_<YYYYMMDDHHMMSS>.parquet`; bookkeeping under `<folder>/_zuora/`.
@@ -78,12 +78,22 @@ def manifests_prefix(folder: str, model: str) -> str:
 
 def manifest_key(folder: str, model: str, dt: str, transfer_ts: str) -> str:
     """The key of the manifest of transfer `transfer_ts` in partition `dt`."""
-    return f"{manifests_prefix(folder, model)}{PARTITION_COLUMN}={dt}/{transfer_ts}.json"
+    return f"{manifests_partition_prefix(folder, model, dt)}{transfer_ts}.json"
 
 
-def reservation_key(folder: str, model: str, transfer_ts: str) -> str:
-    """The key whose conditional creation reserves `transfer_ts` for one transfer of `model`."""
-    return join(folder, BOOKKEEPING_DIR, "transfers", model, f"{transfer_ts}.json")
+def manifests_partition_prefix(folder: str, model: str, dt: str) -> str:
+    """`<folder>/_zuora/manifests/<model>/dt=<dt>/`: the manifests of one partition."""
+    return f"{manifests_prefix(folder, model)}{PARTITION_COLUMN}={dt}/"
+
+
+def state_key(folder: str, model: str) -> str:
+    """`<folder>/_zuora/state/<model>.json`: the sync state of a model."""
+    return join(folder, BOOKKEEPING_DIR, "state", f"{model}.json")
+
+
+def start_date_key(folder: str) -> str:
+    """`<folder>/_zuora/start_date.json`: the first partition day, pinned at the first sync of a lake."""
+    return join(folder, BOOKKEEPING_DIR, "start_date.json")
 
 
 def parse_data_key(key: str) -> tuple[int, str] | None:
@@ -101,8 +111,15 @@ def dt_of_key(key: str) -> str | None:
 
 
 def format_ts(moment: datetime) -> str:
-    """`YYYYMMDDHHMMSS` of a tz-aware moment, in UTC."""
+    """`YYYYMMDDHHMMSS` of a tz-aware moment, in UTC (the second it falls in)."""
     return moment.astimezone(UTC).strftime(TS_FORMAT)
+
+
+def ts_of_manifest_key(key: str) -> str | None:
+    """The transfer timestamp of a manifest key (`.../dt=<D>/<ts>.json`), or None."""
+    name = key.rsplit("/", 1)[-1]
+    stem = name.removesuffix(".json")
+    return stem if name.endswith(".json") and len(stem) == 14 and stem.isdigit() else None
 
 
 def parse_ts(transfer_ts: str) -> datetime:

@@ -1,7 +1,7 @@
 """Transfer manifests: the record of each committed transfer, from which the sync state is rebuilt.
 
 One JSON object per transfer at `<folder>/_zuora/manifests/<model>/dt=<D>/<ts>.json`, written after the
-transfer's data files: a transfer without a manifest is not committed.
+transfer's data files: a transfer without a manifest is not committed. Its key is known from (dt, ts) alone.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from zuora_assets.lake import layout
-from zuora_assets.lake.storage import Storage, StorageError
+from zuora_assets.lake.storage import KeyNotFound, Storage
 
 MANIFEST_FORMAT = 1
 _READ_THREADS = 16
@@ -42,7 +42,7 @@ class Manifest:
     bytes: int
     files: tuple[ManifestFile, ...]
     schema: tuple[tuple[str, str], ...]  # (column, Arrow type)
-    replaced_keys: tuple[str, ...] = ()
+    replaced_keys: tuple[str, ...] = ()  # filled by format-1 writers before the snapshot order; now empty
     run_id: str | None = None
     key: str = field(default="", compare=False)
 
@@ -89,29 +89,35 @@ def write_manifest(storage: Storage, folder: str, manifest: Manifest) -> str:
     return key
 
 
-def read_manifests(storage: Storage, folder: str, model: str, dts: list[str] | None = None) -> list[Manifest]:
-    """Every manifest of `model` (or of partitions `dts`), sorted by (dt, transfer_ts)."""
+def read_manifests(
+    storage: Storage, folder: str, model: str, dts: list[str] | None = None, *, keys: list[str] | None = None
+) -> list[Manifest]:
+    """Every manifest of `model` (or of partitions `dts`, or exactly `keys`), sorted by (dt, transfer_ts)."""
     folder, model = layout.check_folder(folder), layout.check_model(model)
-    prefix = layout.manifests_prefix(folder, model)
-    wanted = set(dts) if dts is not None else None
-    keys = [
-        o.key
-        for o in storage.list(prefix)
-        if o.key.endswith(".json") and (wanted is None or layout.dt_of_key(o.key) in wanted)
-    ]
+    if keys is None:
+        prefix = layout.manifests_prefix(folder, model)
+        wanted = set(dts) if dts is not None else None
+        keys = [
+            o.key
+            for o in storage.list(prefix)
+            if o.key.endswith(".json") and (wanted is None or layout.dt_of_key(o.key) in wanted)
+        ]
 
-    def read(key: str) -> Manifest:
-        return Manifest.from_json(storage.get_bytes(key), key=key)
+    def read(key: str) -> Manifest | None:
+        try:
+            return Manifest.from_json(storage.get_bytes(key), key=key)
+        except KeyNotFound:  # removed since the listing (a transfer that yielded, or retention)
+            return None
 
     with ThreadPoolExecutor(max_workers=_READ_THREADS) as pool:
-        manifests = list(pool.map(read, keys))
+        manifests = [m for m in pool.map(read, keys) if m is not None]
     return sorted(manifests, key=lambda m: (m.dt, m.transfer_ts))
 
 
-def high_water_mark(storage: Storage, folder: str, model: str) -> datetime | None:
-    """The latest window end over every committed transfer of `model`, or None if it has none."""
+def read_manifest(storage: Storage, folder: str, model: str, dt: str, transfer_ts: str) -> Manifest | None:
+    """The manifest of transfer `transfer_ts` in partition `dt`, or None if that transfer is not committed."""
+    key = layout.manifest_key(folder, model, dt, transfer_ts)
     try:
-        manifests = read_manifests(storage, folder, model)
-    except StorageError as err:
-        raise StorageError(f"cannot rebuild the high-water mark of model {model!r}: {err}") from err
-    return max((m.window_end for m in manifests), default=None)
+        return Manifest.from_json(storage.get_bytes(key), key=key)
+    except KeyNotFound:
+        return None

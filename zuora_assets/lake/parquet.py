@@ -2,21 +2,26 @@
 
 Row groups are cut by a row count chosen from the bytes per row of the buffered batches (Arrow's in-memory
 size stands for "uncompressed"), so at most one row group of rows (~128 MB) is held in memory per writer.
-Files go to local temp files; each finished file is handed over (to be uploaded) and then deleted.
+Files go to local temp files (in `TEMP_DIR`, locked while in use); each finished file is handed over (to be
+uploaded) and then deleted.
 """
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from zuora_assets.lake import tempfiles
+
 MiB = 1024 * 1024
+TEMP_DIR = Path(tempfile.gettempdir()) / "zuora-athena-lake"
+_TEMP_SUFFIX = ".parquet"
 
 # zstd, statistics, INT64 millisecond timestamps (never INT96: no flavor="spark"), data page v1.
 WRITER_OPTIONS = {
@@ -102,7 +107,7 @@ class RollingParquetWriter:
         self._buffered_bytes = 0
         self._writer: pq.ParquetWriter | None = None
         self._sink: pa.NativeFile | None = None
-        self._path: Path | None = None
+        self._file: tempfiles.LockedTempFile | None = None
         self._file_rows = 0
 
     def write(self, batch: pa.RecordBatch) -> None:
@@ -115,6 +120,12 @@ class RollingParquetWriter:
         while self._buffered_bytes >= self.limits.row_group_bytes and self._buffered_rows:
             rows = self._buffered_rows * self.limits.row_group_bytes // self._buffered_bytes
             self._write_row_group(max(1, rows))
+
+    def set_buffered(self, column: str, value: pa.Scalar) -> None:
+        """Set `column` of every row still buffered (not yet in a file) to `value`."""
+        index = self.schema.get_field_index(column)
+        field = self.schema.field(index)
+        self._buffer = [b.set_column(index, field, pa.repeat(value, b.num_rows)) for b in self._buffer]
 
     def close(self) -> None:
         """Write the buffered rows and hand over the last file (if any rows were written)."""
@@ -145,10 +156,8 @@ class RollingParquetWriter:
 
     def _open_file(self) -> tuple[pq.ParquetWriter, pa.NativeFile]:
         if self._writer is None or self._sink is None:
-            fd, path = tempfile.mkstemp(prefix="lake-", suffix=".parquet")
-            os.close(fd)
-            self._path = Path(path)
-            self._sink = pa.OSFile(path, "wb")
+            self._file = tempfiles.locked_temp_file(TEMP_DIR, prefix="lake-", suffix=_TEMP_SUFFIX)
+            self._sink = pa.OSFile(str(self._file.path), "wb")
             self._writer = pq.ParquetWriter(self._sink, self.schema, **WRITER_OPTIONS)
         return self._writer, self._sink
 
@@ -163,15 +172,43 @@ class RollingParquetWriter:
                 sink.close()
 
     def _discard_file(self) -> None:
-        if self._path is not None:
-            self._path.unlink(missing_ok=True)
-        self._path, self._file_rows = None, 0
+        if self._file is not None:
+            self._file.release()
+        self._file, self._file_rows = None, 0
 
     def _finish_file(self) -> None:
-        path, rows = self._path, self._file_rows
+        file, rows = self._file, self._file_rows
         try:
             self._close_file()
-            assert path is not None
-            self._on_file(path, rows)
+            assert file is not None
+            self._on_file(file.path, rows)
         finally:
             self._discard_file()
+
+
+def restamp(path: Path, column: str, moment: datetime) -> tempfiles.LockedTempFile:
+    """A copy of the Parquet file at `path` with every value of timestamp column `column` set to `moment`.
+
+    Row group by row group (memory stays at one row group), with the lake's writer options; the caller
+    releases the returned temp file.
+    """
+    source = pq.ParquetFile(path)
+    schema = source.schema_arrow
+    index = schema.get_field_index(column)
+    value = pa.scalar(moment.replace(tzinfo=None), schema.field(index).type)
+    copy = tempfiles.locked_temp_file(TEMP_DIR, prefix="lake-", suffix=_TEMP_SUFFIX)
+    try:
+        with pq.ParquetWriter(str(copy.path), schema, **WRITER_OPTIONS) as writer:
+            for group in range(source.num_row_groups):
+                table = source.read_row_group(group)
+                table = table.set_column(index, schema.field(index), pa.repeat(value, table.num_rows))
+                writer.write_table(table, row_group_size=table.num_rows)
+    except BaseException:
+        copy.release()
+        raise
+    return copy
+
+
+def remove_stale_temp_files() -> list[Path]:
+    """Remove the temp files of writers that were killed (never a live writer's); return them."""
+    return tempfiles.remove_stale(TEMP_DIR, suffix=_TEMP_SUFFIX)

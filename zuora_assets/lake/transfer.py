@@ -1,13 +1,15 @@
 """Writing one model's rows into the lake: one transfer per owned partition, in replace or append mode.
 
-The order of steps is what makes it safe (DESIGN.md 3):
-1. upload every new data file under a fresh key (conditional put), while the batches are consumed;
-   if the batches raise, a row is out of range or an upload fails, the files uploaded so far are deleted
-   and nothing of the call remains;
-2. commit each partition's transfer by writing its manifest;
-3. replace mode only: delete the partition's files whose transfer timestamp is older than the new one.
-A crash between 2 and 3 leaves duplicates, never gaps; a rerun converges. Concurrent replaces of one
-partition never delete a newer transfer's files, so the newest transfer wins.
+A transfer is named by its snapshot: the second its window end was fixed (before its export), shared by
+every partition it writes and never later than the clock. The order of steps is what makes it safe
+(DESIGN.md 3):
+1. upload every new data file under a fresh key (conditional put), while the batches are consumed
+   (`upload`); if the batches raise, a row is out of range or an upload fails, the files uploaded so far are
+   deleted and nothing of the call remains;
+2. commit each partition's transfer by writing its manifest (`commit`);
+3. order by snapshot (`commit.settle`): yield to a newer committed replace, or (replace) delete the older
+   files; a crash before this leaves duplicates, never gaps, and a rerun converges;
+4. merge the commits into the model's sync state (`state`).
 """
 
 from __future__ import annotations
@@ -15,20 +17,21 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
-from pathlib import Path
 from typing import Literal, get_args
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from zuora_assets.lake import layout
-from zuora_assets.lake.manifest import Manifest, ManifestFile, write_manifest
-from zuora_assets.lake.parquet import FileLimits, RollingParquetWriter, conform, lake_schema
-from zuora_assets.lake.reservations import reserve_transfer_ts
-from zuora_assets.lake.storage import ObjectInfo, Storage, StorageError
+from zuora_assets.lake.commit import PartitionWrite, commit_all, settle_all
+from zuora_assets.lake.parquet import FileLimits, conform, lake_schema, remove_stale_temp_files
+from zuora_assets.lake.state import Commit, record_commits
+from zuora_assets.lake.storage import Storage, StorageError
+from zuora_assets.lake.upload import TransferSpec, Uploader
+
+__all__ = ["PartitionWrite", "TransferMode", "write_transfer"]
 
 log = logging.getLogger(__name__)
 
@@ -36,50 +39,22 @@ TransferMode = Literal["replace", "append"]
 ProgressCallback = Callable[[int, int, float], None]
 
 
-@dataclass
-class PartitionWrite:
-    """What one transfer wrote to one partition."""
-
-    dt: str
-    transfer_ts: str
-    files: list[ObjectInfo]
-    rows: int
-    bytes: int
-    manifest_key: str
-    deleted_keys: list[str]
-    mode: TransferMode
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
 class _Request:
     """The validated arguments of one `write_transfer` call."""
 
-    storage: Storage
-    folder: str
-    model: str
+    spec: TransferSpec
     input_schema: pa.Schema  # the caller's schema, timestamps as stored
-    file_schema: pa.Schema  # input_schema + _transferred_at
     partition_column: str
     partitions: tuple[str, ...]
-    window: tuple[datetime, datetime]
-    mode: TransferMode
-    clock: Callable[[], datetime]
-    run_id: str | None
-    limits: FileLimits
 
     @property
     def owned_range(self) -> str:
         return f"{self.partitions[0]}..{self.partitions[-1]} ({len(self.partitions)} partitions)"
-
-
-@dataclass
-class _PartitionTransfer:
-    """One partition's transfer while it is being written: its timestamp and the files uploaded so far."""
-
-    dt: str
-    ts: str
-    files: list[ObjectInfo] = field(default_factory=list)
-    file_rows: list[int] = field(default_factory=list)
 
 
 def write_transfer(
@@ -93,30 +68,41 @@ def write_transfer(
     partitions: Iterable[str],
     window: tuple[datetime, datetime],
     mode: TransferMode,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    snapshot: datetime | None = None,
+    clock: Callable[[], datetime] = _utc_now,
+    sleep: Callable[[float], None] = time.sleep,
     on_progress: ProgressCallback | None = None,
     run_id: str | None = None,
     limits: FileLimits | None = None,
 ) -> list[PartitionWrite]:
     """Write `batches` of `model` as one transfer per partition in `partitions`; return one write per partition.
 
-    Rows go to the partition of the UTC date of `partition_column`; a row outside `partitions` is an error.
-    Every owned partition gets a transfer (and a manifest), even with no rows. `on_progress(rows, bytes,
-    seconds)` gets running totals of the rows and Arrow bytes consumed and the seconds since the start.
+    `snapshot` (tz-aware; default: the clock now) is when the window end was fixed: every partition is written
+    under its second, `YYYYMMDDHHMMSS`, unless another transfer of the model holds that second there (then the
+    next free one, waiting for the clock to pass it with `sleep`). Rows go to the partition of the UTC date of
+    `partition_column`; a row outside `partitions` is an error. Every owned partition gets a transfer (and a
+    manifest), even with no rows. `on_progress(rows, bytes, seconds)` gets running totals of the rows and
+    Arrow bytes consumed and the seconds since the start.
     """
     request = _validate(
-        storage, folder, model, schema, partition_column, partitions, window, mode, clock, run_id, limits
+        storage, folder, model, schema, partition_column, partitions, window, mode, snapshot, clock, sleep,
+        run_id, limits,
     )
-    uploader = _Uploader(request)
+    _remove_stale_temp_files(storage)
+    uploader = Uploader(request.spec)
     try:
         _consume(request, batches, uploader, on_progress)
-        uploader.finish()
+        uploader.finish(request.partitions)
     except BaseException as err:
         uploader.rollback(err)
         raise
-    writes = _commit_all(request, uploader)
-    if request.mode == "replace":
-        _delete_replaced(request, writes)
+    writes = commit_all(request.spec, uploader, request.partitions)
+    try:
+        settle_all(request.spec, writes)
+    except BaseException as err:
+        _record(request, writes, cause=err)
+        raise
+    _record(request, writes)
     return writes
 
 
@@ -129,7 +115,9 @@ def _validate(
     partitions: Iterable[str],
     window: tuple[datetime, datetime],
     mode: str,
+    snapshot: datetime | None,
     clock: Callable[[], datetime],
+    sleep: Callable[[float], None],
     run_id: str | None,
     limits: FileLimits | None,
 ) -> _Request:
@@ -157,39 +145,52 @@ def _validate(
     start, end = window
     if start.tzinfo is None or end.tzinfo is None or start > end:
         raise ValueError(f"{where}: window {window} must be two tz-aware UTC datetimes with start <= end")
+    snapshot = clock() if snapshot is None else snapshot
+    if snapshot.tzinfo is None:
+        raise ValueError(
+            f"{where}: the snapshot (or clock) gave {snapshot}, a naive time; use UTC-aware times"
+        )
     input_schema = lake_schema(schema)
     file_schema = input_schema.append(pa.field(layout.TRANSFERRED_AT_COLUMN, pa.timestamp("ms")))
-    return _Request(
+    spec = TransferSpec(
         storage=storage,
         folder=layout.check_folder(folder),
         model=model,
-        input_schema=input_schema,
-        file_schema=file_schema,
-        partition_column=partition_column,
-        partitions=owned,
+        mode=mode,
         window=(start.astimezone(UTC), end.astimezone(UTC)),
-        mode=mode,  # type: ignore[arg-type]
-        clock=clock,
-        run_id=run_id,
+        file_schema=file_schema,
+        snapshot_ts=layout.format_ts(snapshot),
         limits=limits or FileLimits(),
+        clock=clock,
+        sleep=sleep,
+        run_id=run_id,
     )
+    return _Request(spec, input_schema, partition_column, owned)
+
+
+def _remove_stale_temp_files(storage: Storage) -> None:
+    """Temp files of killed writers (never a live one's) go before a new transfer starts."""
+    removed = [*storage.remove_stale_temp_files(), *map(str, remove_stale_temp_files())]
+    if removed:
+        log.info("removed %d temp file(s) that killed writers left behind: %s", len(removed), removed[:5])
 
 
 def _consume(
     request: _Request,
     batches: Iterable[pa.RecordBatch],
-    uploader: _Uploader,
+    uploader: Uploader,
     on_progress: ProgressCallback | None,
 ) -> None:
     """Feed every row of `batches` to the uploader, partition by partition."""
     started, rows, nbytes = time.monotonic(), 0, 0
     owned = set(request.partitions)
+    model = request.spec.model
     for batch in batches:
-        batch = conform(batch, request.input_schema, f"model {request.model!r}")
+        batch = conform(batch, request.input_schema, f"model {model!r}")
         for dt, rows_of_dt in _split_by_dt(batch, request):
             if dt not in owned:
                 raise ValueError(
-                    f"model {request.model!r}: rows with {request.partition_column} on {dt} fall outside the "
+                    f"model {model!r}: rows with {request.partition_column} on {dt} fall outside the "
                     f"partitions this transfer owns, {request.owned_range}; make the window and the partitions agree"
                 )
             uploader.write(dt, rows_of_dt)
@@ -205,8 +206,8 @@ def _split_by_dt(batch: pa.RecordBatch, request: _Request) -> Iterator[tuple[str
     moments = batch.column(request.partition_column)
     if moments.null_count:
         raise ValueError(
-            f"model {request.model!r}: {moments.null_count} row(s) have no {request.partition_column} (null), so "
-            "they belong to no partition; every row needs one"
+            f"model {request.spec.model!r}: {moments.null_count} row(s) have no {request.partition_column} "
+            "(null), so they belong to no partition; every row needs one"
         )
     days = moments.cast(pa.date32())
     distinct = sorted(pc.unique(days).to_pylist())
@@ -217,173 +218,19 @@ def _split_by_dt(batch: pa.RecordBatch, request: _Request) -> Iterator[tuple[str
         yield day.isoformat(), batch.filter(pc.equal(days, pa.scalar(day, pa.date32())))
 
 
-class _Uploader:
-    """Writes and uploads the data files of each partition's transfer, one local file open at a time."""
-
-    def __init__(self, request: _Request):
-        self.request = request
-        self.partitions: dict[str, _PartitionTransfer] = {}
-        self._attempted: list[str] = []  # every key a put was tried for, to undo
-        self._writer: RollingParquetWriter | None = None
-        self._writing: _PartitionTransfer | None = None
-        self._last_ts: str | None = None
-
-    def write(self, dt: str, batch: pa.RecordBatch) -> None:
-        """Add rows of partition `dt` (starting its transfer on first sight)."""
-        if self._writing is None or self._writing.dt != dt:
-            self._close_writer()
-            target = self.partitions.get(dt) or self._start(dt)
-            self._writing = target
-            on_file = partial(self._upload, target)
-            self._writer = RollingParquetWriter(self.request.file_schema, on_file, self.request.limits)
-        assert self._writer is not None
-        self._writer.write(_with_transferred_at(batch, self._writing.ts, self.request.file_schema))
-
-    def finish(self) -> None:
-        """Upload the last file; start (empty) transfers for the owned partitions that had no rows."""
-        self._close_writer()
-        for dt in self.request.partitions:
-            if dt not in self.partitions:
-                self._start(dt)
-
-    def rollback(self, cause: BaseException, extra_keys: Iterable[str] = ()) -> None:
-        """Delete every uncommitted file this call uploaded (new keys, so nobody else's); notes go on `cause`."""
-        if self._writer is not None:
-            self._writer.abort()
-        keys = [*self._attempted, *extra_keys]
-        if not keys:
-            return
-        try:
-            self.request.storage.delete(keys)
-        except StorageError as err:
-            log.error(
-                "model %r: could not remove the files of a failed transfer: %s", self.request.model, err
-            )
-            cause.add_note(f"and the files already uploaded could not all be removed: {err}")
-
-    def forget(self, dt: str) -> None:
-        """Partition `dt` is committed: its files are no longer to be rolled back."""
-        committed = {info.key for info in self.partitions[dt].files}
-        self._attempted = [key for key in self._attempted if key not in committed]
-
-    def _start(self, dt: str) -> _PartitionTransfer:
-        request = self.request
-        now = request.clock()
-        if now.tzinfo is None:
-            raise ValueError(
-                f"model {request.model!r}: the clock returned {now}, a naive time; return UTC-aware times"
-            )
-        not_before = layout.format_ts(now)
-        if self._last_ts is not None and not_before <= self._last_ts:
-            not_before = layout.next_ts(self._last_ts)
-        note = {"dt": dt, "run_id": request.run_id, "mode": request.mode}
-        ts = reserve_transfer_ts(request.storage, request.folder, request.model, not_before, note=note)
-        self._last_ts = ts
-        self.partitions[dt] = _PartitionTransfer(dt, ts)
-        return self.partitions[dt]
-
-    def _close_writer(self) -> None:
-        writer, self._writer, self._writing = self._writer, None, None
-        if writer is not None:
-            writer.close()
-
-    def _upload(self, target: _PartitionTransfer, path: Path, rows: int) -> None:
-        request = self.request
-        key = layout.data_key(request.folder, request.model, target.dt, len(target.files), target.ts)
-        self._attempted.append(key)
-        target.files.append(request.storage.put_file(key, path, if_none_match=True))
-        target.file_rows.append(rows)
-
-
-def _with_transferred_at(batch: pa.RecordBatch, transfer_ts: str, schema: pa.Schema) -> pa.RecordBatch:
-    moment = layout.parse_ts(transfer_ts).replace(tzinfo=None)
-    column = pa.repeat(pa.scalar(moment, pa.timestamp("ms")), batch.num_rows)
-    return pa.RecordBatch.from_arrays([*batch.columns, column], schema=schema)
-
-
-def _commit_all(request: _Request, uploader: _Uploader) -> list[PartitionWrite]:
-    """Write each partition's manifest; if one fails, undo the partitions not yet committed and raise."""
-    writes = []
-    for dt in request.partitions:
-        try:
-            writes.append(_commit(request, uploader.partitions[dt]))
-        except BaseException as err:
-            failed_manifest = layout.manifest_key(
-                request.folder, request.model, dt, uploader.partitions[dt].ts
-            )
-            uploader.rollback(err, extra_keys=[failed_manifest])  # the put may have landed before it failed
-            if writes:
-                err.add_note(
-                    f"model {request.model!r}: partitions {[w.dt for w in writes]} were committed before the "
-                    f"failure (their older files remain until a rerun); nothing of {dt} and later remains"
-                )
+def _record(request: _Request, writes: list[PartitionWrite], cause: BaseException | None = None) -> None:
+    """Merge the committed (not superseded) partitions into the sync state."""
+    spec = request.spec
+    commits = [
+        Commit(w.dt, w.transfer_ts, w.mode, spec.window[1], replaced_older=bool(w.deleted_keys))
+        for w in writes
+        if w.superseded_by is None
+    ]
+    if not commits:
+        return
+    try:
+        record_commits(spec.storage, spec.folder, spec.model, commits)
+    except StorageError as err:
+        if cause is None:
             raise
-        uploader.forget(dt)
-    return writes
-
-
-def _commit(request: _Request, target: _PartitionTransfer) -> PartitionWrite:
-    """Write the manifest of one partition's transfer (recording, in replace mode, the files it replaces)."""
-    replaced = _older_files(request, target.dt, target.ts) if request.mode == "replace" else []
-    files = tuple(
-        ManifestFile(info.key, rows, info.size, info.sha256 or "")
-        for info, rows in zip(target.files, target.file_rows, strict=True)
-    )
-    manifest = Manifest(
-        model=request.model,
-        dt=target.dt,
-        transfer_ts=target.ts,
-        mode=request.mode,
-        window_start=request.window[0],
-        window_end=request.window[1],
-        rows=sum(target.file_rows),
-        bytes=sum(info.size for info in target.files),
-        files=files,
-        schema=tuple((f.name, str(f.type)) for f in request.file_schema),
-        replaced_keys=tuple(replaced),
-        run_id=request.run_id,
-    )
-    key = write_manifest(request.storage, request.folder, manifest)
-    return PartitionWrite(
-        dt=target.dt,
-        transfer_ts=target.ts,
-        files=list(target.files),
-        rows=manifest.rows,
-        bytes=manifest.bytes,
-        manifest_key=key,
-        deleted_keys=list(replaced),
-        mode=request.mode,
-    )
-
-
-def _older_files(request: _Request, dt: str, transfer_ts: str) -> list[str]:
-    """Keys of partition `dt`'s data files from transfers older than `transfer_ts` (never newer ones)."""
-    prefix = layout.partition_prefix(request.folder, request.model, dt)
-    older = []
-    for info in request.storage.list(prefix):
-        parsed = layout.parse_data_key(info.key)
-        if parsed is not None and parsed[1] < transfer_ts and "/" not in info.key[len(prefix) :]:
-            older.append(info.key)
-    return older
-
-
-def _delete_replaced(request: _Request, writes: list[PartitionWrite]) -> None:
-    """Delete each committed partition's files older than its transfer; raise naming the partitions that failed.
-
-    The partition is listed again here (not only before the manifest), so older files that a concurrent
-    transfer uploaded meanwhile are replaced too; `deleted_keys` is updated to what was deleted.
-    """
-    failures = []
-    for write in writes:
-        try:
-            older = _older_files(request, write.dt, write.transfer_ts)
-            if older:
-                request.storage.delete(older)
-            write.deleted_keys = older
-        except StorageError as err:
-            failures.append(f"dt={write.dt}: {err}")
-    if failures:
-        raise StorageError(
-            f"model {request.model!r}: the new transfers are committed, but older files could not be deleted, so "
-            f"these partitions hold duplicate rows until a rerun succeeds: {'; '.join(failures)}"
-        )
+        cause.add_note(f"and the sync state could not be updated either: {err}")
