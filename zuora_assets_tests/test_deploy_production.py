@@ -27,6 +27,7 @@ from zuora_assets_tests.deploy_support import (
     production_instance_yaml,
     store_secrets,
 )
+from zuora_assets_tests.pipeline import START_DAYS_AGO, last_days
 from zuora_assets_tests.postgres import fresh_database, table_contents
 
 REGION = "us-east-1"  # moto's
@@ -74,6 +75,7 @@ def deployment_settings(tenant: Simulator, database, arns: dict[str, str]) -> di
         **{f"{name}_ARN": arn for name, arn in arns.items()},
         "ZUORA_BASE_URL": tenant.base_url,
         "ZUORA_CLIENT_ID": CLIENT_ID,
+        "ZUORA_START_DATE": last_days(START_DAYS_AGO)[0],
         "AWS_BUCKET": e2e.BUCKET,
         "AWS_BUCKET_REGION": REGION,
         "AWS_FOLDER": e2e.FOLDER,
