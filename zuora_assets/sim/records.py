@@ -1,4 +1,4 @@
-"""Record-level data of generated models, and its expansion into version rows (one row per change)."""
+"""Record-level data of generated models: records and their foreign keys, expanded into version rows."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ import pyarrow as pa
 
 from zuora_assets.sim import columns as col
 from zuora_assets.sim import pools
-from zuora_assets.sim.timeline import Versions
+from zuora_assets.sim.timeline import Clock, Versions
 from zuora_assets.sim.values import Values
-from zuora_assets.zuora.catalog import Field, model
+from zuora_assets.zuora.catalog import MODELS, Field, model
 
 INF_MS = np.iinfo(np.int64).max
 DELETED = "_deleted"
+MODEL_TAGS = {m.object: i for i, m in enumerate(MODELS.values())}
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,53 @@ class Groups:
             return np.full(len(owners), -1, dtype=np.int64)
         found = self.order[np.minimum(self.starts[owners], len(self.order) - 1)]
         return np.where(self.counts[owners] > 0, found, -1)
+
+
+
+class RecordBuilder:
+    """Creates records of models and links them by foreign key (kept as parent row numbers until emitted)."""
+
+    rng: np.random.Generator
+    values: Values
+    clock: Clock
+    entity: int
+    r: dict[str, Records]
+
+    def new_ids(self, obj: str, first_row: int, n: int) -> pa.Array:
+        """Ids for `n` new records of `obj` numbered from `first_row` (unique per entity and model)."""
+        return col.hex_ids(self.rng, self.entity * 32 + MODEL_TAGS[obj], first_row, n)
+
+    def _new(self, obj: str, created: np.ndarray) -> Records:
+        rec = Records(obj, self.new_ids(obj, 0, len(created)), created.astype(np.int64))
+        self.r[obj] = rec
+        return rec
+
+    def _fk(self, rec: Records, fk: str, parent: str, idx: np.ndarray) -> None:
+        rec.cols[fk] = take(self.r[parent].ids, idx)
+        rec.parents[fk] = (parent, idx)
+
+    def _copy(self, rec: Records, name: str, parent: str, idx: np.ndarray, source: str | None = None) -> None:
+        """Set field `name` to the parent's value of field `source` (default: the same name)."""
+        rec.cols[name] = take(self._record_values(self.r[parent], source or name), idx)
+
+    def _record_values(self, rec: Records, name: str) -> pa.Array:
+        if name not in rec.cols:
+            rec.cols[name] = self.values.default(model(rec.object), model(rec.object).field(name), rec.created)
+        return rec.cols[name]
+
+    def _existing(self, owner: str, at_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each instant, a random `owner` record created by then (records are sorted by creation)."""
+        created = self.r[owner].created
+        known = np.searchsorted(created, at_ms, side="right")
+        idx = (self.rng.random(len(at_ms)) * np.maximum(known, 1)).astype(np.int64)
+        return idx, np.maximum(at_ms, created[idx])
+
+    def _referenced(self) -> dict[str, np.ndarray]:
+        marks = {obj: np.zeros(rec.n, dtype=bool) for obj, rec in self.r.items()}
+        for rec in self.r.values():
+            for parent, idx in rec.parents.values():
+                marks[parent][idx[idx >= 0]] = True
+        return marks
 
 
 def take(values: pa.Array, idx: np.ndarray) -> pa.Array:
