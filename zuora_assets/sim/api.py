@@ -189,15 +189,15 @@ class ZuoraApi:
         return Response.json(200, self.sim.tokens.issue())
 
     def describe_list(self, req: Request, tenant: Tenant) -> Response:
-        return Response.xml(200, describe.object_list(list(tenant.stores.values()), self.sim.base_url))
+        return Response.xml(200, describe.object_list(list(tenant.stores.values()), self.sim.base_url),
+                            describe.CONTENT_TYPE)
 
     def describe_object(self, req: Request, tenant: Tenant, obj: str) -> Response:
         try:
             store = tenant.store(obj)
         except KeyError:
-            return Response.xml(404, describe.not_found(obj))
-        related = req.query.get("showRelationships", ["false"])[-1].lower() == "true"
-        return Response.xml(200, describe.describe_object(store, self.sim.base_url, related))
+            return Response.xml(404, describe.not_found(obj), describe.CONTENT_TYPE)
+        return Response.xml(200, describe.describe_object(store, self.sim.base_url), describe.CONTENT_TYPE)
 
     # ----- AQuA -----
 
