@@ -222,7 +222,7 @@ class ZuoraApi:
 
     def aqua_cancel(self, req: Request, tenant: Tenant, job: str) -> Response:
         req.notes["job_id"] = job
-        return self._aqua(lambda: self.sim.aqua.cancel(job))
+        return self._aqua(lambda: self.sim.aqua.cancel(job, self.sim.clock_ms()))
 
     def aqua_last(self, req: Request, tenant: Tenant, partner: str, project: str) -> Response:
         return self._aqua(lambda: self.sim.aqua.last_stateful(tenant, partner, project))

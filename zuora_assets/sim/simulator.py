@@ -199,7 +199,7 @@ class Simulator:
         return self.aqua.max_in_flight
 
     def stats(self) -> dict[str, Any]:
-        return {"now": tz.iso_z(self.clock_ms()), "jobs_in_flight": self.aqua.in_flight(),
+        return {"now": tz.iso_z(self.clock_ms()), "jobs_in_flight": self.aqua.in_flight(self.clock_ms()),
                 "max_jobs_in_flight": self.aqua.max_in_flight, "jobs": len(self.aqua.jobs),
                 "files": len(self.aqua.files), "requests": len(self._log)}
 
@@ -231,7 +231,7 @@ class Simulator:
             "json": _json_or_none(req), "form": _redacted_form(req), "status": resp.status,
             "time": tz.iso_z(self.clock_ms()), "track_id": req.header("Zuora-Track-Id"),
             "entity_ids": req.header("Zuora-Entity-Ids"), "job_id": req.notes.get("job_id"),
-            "jobs_in_flight": self.aqua.in_flight(),
+            "jobs_in_flight": self.aqua.in_flight(self.clock_ms()),
         }
         with self._log_lock:
             self._log.append(entry)

@@ -20,9 +20,9 @@ PACIFIC = "America/Los_Angeles"
 DAY_MS = 86_400_000
 
 _DATETIME = re.compile(
-    r"^(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(Z|[+-]\d{2}:?\d{2})?$", re.IGNORECASE
+    r"^(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$", re.IGNORECASE
 )
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(Z|[+-]\d{2}:?\d{2})?$", re.IGNORECASE)
 _SPACED = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}")
 
 
@@ -36,6 +36,11 @@ def to_ms(dt: datetime) -> int:
 def from_ms(ms: int) -> datetime:
     """The aware UTC datetime of epoch milliseconds `ms`."""
     return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=int(ms))
+
+
+def naive(ms: int) -> datetime:
+    """The naive UTC datetime of epoch milliseconds `ms` (how Arrow timestamp('ms') scalars are built)."""
+    return from_ms(ms).replace(tzinfo=None)
 
 
 def iso_z(ms: int) -> str:
@@ -74,26 +79,32 @@ class Literal:
 
 
 def parse_literal(text: str, tenant_tz: str) -> Literal:
-    """Parse an Export ZOQL datetime literal the way Zuora does.
+    """Parse an Export ZOQL datetime literal the way Zuora documents it ("Export ZOQL Filter Statements").
 
-    `YYYY-MM-DDTHH:MM:SS` with `Z`, `±hh:mm` or `±hhmm` is that instant; without an offset it is tenant
-    time. `YYYY-MM-DD` is the whole tenant-local day. `YYYY-MM-DD HH:MM:SS` (space) is silently ignored.
-    Raises ValueError for anything else.
+    `YYYY-MM-DDThh:mm[:ss[.SSS]]` with `Z`, `±hh:mm` (or `±hhmm`) is that instant; the seconds and the zone
+    are optional, and without a zone it is tenant time (WSDL 69+). `YYYY-MM-DD` is the whole day in tenant
+    time, `YYYY-MM-DDZ` (or with an offset) the whole day in that zone. `YYYY-MM-DD hh:mm:ss` (a space)
+    is silently ignored by Zuora (reference/zuora_api.md 3.6). Raises ValueError for anything else.
     """
     text = text.strip()
     if _SPACED.match(text):
         return Literal(ignored=True)
-    if _DATE.match(text):
-        day = date.fromisoformat(text)
-        return Literal(local_midnight_ms(day, tenant_tz), local_midnight_ms(day + timedelta(days=1), tenant_tz))
+    m = _DATE.match(text)
+    if m:
+        day, off = date.fromisoformat(m.group(1)), m.group(2)
+        start = local_midnight_ms(day, tenant_tz) if off is None else to_ms(datetime(day.year, day.month, day.day)) - _offset_ms(off)
+        return Literal(start, start + DAY_MS if off is not None else local_midnight_ms(day + timedelta(days=1), tenant_tz))
     m = _DATETIME.match(text)
     if not m:
         raise ValueError(f"{text!r} is not a datetime literal (use YYYY-MM-DDTHH:MM:SSZ)")
     day, hh, mi, ss, off = m.groups()
-    naive = datetime.fromisoformat(f"{day}T{hh}:{mi}:{ss}")
+    try:
+        naive_dt = datetime.fromisoformat(f"{day}T{hh}:{mi}:{ss or '00'}")
+    except ValueError as e:
+        raise ValueError(f"{text!r} is not a valid date and time ({e})") from e
     if off is None:
-        return Literal(to_ms(naive.replace(tzinfo=ZoneInfo(tenant_tz))))
-    return Literal(to_ms(naive) - _offset_ms(off))
+        return Literal(to_ms(naive_dt.replace(tzinfo=ZoneInfo(tenant_tz))))
+    return Literal(to_ms(naive_dt) - _offset_ms(off))
 
 
 def _offset_ms(off: str) -> int:
