@@ -51,6 +51,7 @@ class ResultFile:
     content: Content | None
     size: int | None = None
     too_large: bool = False
+    retention_days: int | None = None  # None: the simulator's AQuA retention (SimConfig.file_retention_days)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
