@@ -122,34 +122,40 @@ def offset_text(seconds: int, colon: bool) -> str:
     return f"{sign}{hours:02d}{':' if colon else ''}{minutes:02d}"
 
 
+FIRST_SECOND, LAST_SECOND = -62135596800, 253402300799  # 0001-01-01T00:00:00Z, 9999-12-31T23:59:59Z
+_SAFE = (FIRST_SECOND + 2 * 86400, LAST_SECOND - 2 * 86400)  # where every zone's local time is a valid date
+
+
 def _offset_at(second: int, zone: ZoneInfo) -> int:
     return int(datetime.fromtimestamp(second, zone).utcoffset().total_seconds())
 
 
-@lru_cache(maxsize=64)
-def _transitions(tz: str, first_day: int, last_day: int) -> tuple[np.ndarray, np.ndarray]:
-    """(instants where the UTC offset changes, offsets before/after each) for whole UTC days in the range."""
+@lru_cache(maxsize=1 << 16)
+def _day_offsets(tz: str, day: int) -> tuple[int, int, int]:
+    """(offset at the day's first second, offset at its last, first second with the latter) of a UTC day."""
     zone = ZoneInfo(tz)
-    instants, offsets = [], [_offset_at(first_day * 86400, zone)]
-    for day in range(first_day, last_day + 1):
-        lo, hi = day * 86400, (day + 1) * 86400
-        after = _offset_at(hi, zone)
-        if after == offsets[-1]:
-            continue
-        while hi - lo > 1:  # the first second with the new offset
-            mid = (lo + hi) // 2
-            lo, hi = (mid, hi) if _offset_at(mid, zone) == offsets[-1] else (lo, mid)
-        instants.append(hi)
-        offsets.append(after)
-    return np.array(instants, dtype=np.int64), np.array(offsets, dtype=np.int64)
+    lo, hi = day * 86400, day * 86400 + 86399
+    first, last = _offset_at(lo, zone), _offset_at(hi, zone)
+    while first != last and hi - lo > 1:  # the first second with the new offset
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if _offset_at(mid, zone) == first else (lo, mid)
+    return first, last, hi
 
 
 def utc_offsets(seconds: np.ndarray, tz: str) -> np.ndarray:
-    """The UTC offset (in seconds) of zone `tz` at each epoch-second instant."""
+    """The UTC offset (in seconds) of zone `tz` at each epoch-second instant.
+
+    Looked up once per distinct UTC day (twice more where the offset changes that day). Instants within two
+    days of year 1 or 9999 take the offset of the nearest instant whose local time every zone can express.
+    """
     if len(seconds) == 0 or tz == "UTC":
         return np.zeros(len(seconds), dtype=np.int64)
-    instants, offsets = _transitions(tz, int(seconds.min()) // 86400 - 1, int(seconds.max()) // 86400 + 1)
-    return offsets[np.searchsorted(instants, seconds, side="right")]
+    clamped = np.clip(seconds, *_SAFE)
+    days, inverse = np.unique(clamped // 86400, return_inverse=True)
+    table = np.array([_day_offsets(tz, int(d)) for d in days], dtype=np.int64).reshape(-1, 3)
+    inverse = inverse.ravel()
+    first, last, switch = table[inverse, 0], table[inverse, 1], table[inverse, 2]
+    return np.where(clamped >= switch, last, first)
 
 
 def _epoch_seconds(ts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -182,6 +188,8 @@ def render_datetimes(ts: pa.Array, tz: str, pacific_date_only: bool = True) -> p
     seconds, valid = _epoch_seconds(ts)
     n = len(seconds)
     offsets = utc_offsets(seconds, tz)
+    local = seconds + offsets
+    offsets = np.where((local < FIRST_SECOND) | (local > LAST_SECOND), 0, offsets)  # say it in UTC (+0000)
     uniques, inverse = np.unique(offsets, return_inverse=True)
     suffixes = np.array([list(offset_text(int(u), colon=False).encode()) for u in uniques], dtype=np.uint8)
     rows = np.empty((n, 24), dtype=np.uint8)
@@ -199,6 +207,13 @@ def render_datetimes(ts: pa.Array, tz: str, pacific_date_only: bool = True) -> p
     return pa.StringArray.from_buffers(n, pa.py_buffer(ends), pa.py_buffer(data), validity)
 
 
-def format_instant(ms: int, tz: str) -> str:
-    """One instant as ISO-8601 with the zone's colon offset, e.g. `2025-03-25T06:26:16-07:00`."""
-    return from_ms(ms).astimezone(ZoneInfo(tz)).isoformat()
+def format_instant(ms: int, tz: str, timespec: str = "auto") -> str:
+    """One instant as ISO-8601 with the zone's colon offset, e.g. `2025-03-25T06:26:16-07:00`.
+
+    An instant whose local time would fall before year 1 or after 9999 is given in UTC (`+00:00`).
+    """
+    utc = from_ms(ms)
+    try:
+        return utc.astimezone(ZoneInfo(tz)).isoformat(timespec=timespec)
+    except OverflowError:
+        return utc.isoformat(timespec=timespec)
