@@ -191,8 +191,8 @@ class AquaJobs:
         job = resp.json()
         if not job.get("id"):
             raise JobRejected(classify(job.get("errorCode"), str(job.get("message") or job)))
-        self.logger.info("AQuA job %s submitted (%s): %s", job["id"], job.get("status", "submitted"),
-                         ", ".join(q.name for q in queries))
+        self.logger.info("AQuA job %s submitted with %d quer%s: %s", job["id"], len(queries),
+                         "y" if len(queries) == 1 else "ies", ", ".join(q.name for q in queries))
         return str(job["id"])
 
     def _wait(self, job_id: str, queries: Sequence[ExportQuery]) -> dict[str, Any]:
