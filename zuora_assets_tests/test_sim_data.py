@@ -181,3 +181,32 @@ def test_decimals_beyond_28_digits_and_datetimes_near_year_1_and_9999_round_trip
         record = zuora.call("POST", "/v1/action/query", json={
             "queryString": f"select LastEmailSentDate from Invoice where Id = '{invoice['Id']}'"}).json()["records"][0]
         assert record["LastEmailSentDate"] == "9999-12-31T15:59:59.000-08:00"
+
+
+def test_generated_values_keep_the_catalogs_promises(everything):
+    """Never-null fields are filled, picklists hold documented values, foreign keys point at their object."""
+    for name, table in everything.items():
+        m = model(name)
+        live = table.filter(pc.invert(table["_deleted"]))
+        for f in m.fields:
+            values = live[f.column]
+            if not f.nullable:
+                assert values.null_count == 0, f"{name}.{f.name} is never null in Zuora"
+            if f.name in m.options:
+                assert set(v for v in values.to_pylist() if v is not None) <= set(m.options[f.name]), f"{name}.{f.name}"
+    nullable = [f for m in MODELS.values() for f in m.fields if f.nullable and f.name not in m.foreign_keys]
+    assert sum(everything[m.name][f.column].null_count > 0 for m in MODELS.values() for f in m.fields
+               if f in nullable) > len(nullable) / 2, "optional fields are empty on some records"
+
+
+def test_soap_only_fields_are_described_but_not_exportable():
+    with Simulator(SimConfig(seed=2, accounts=3, days=2, now=NOW, clock_follows_wall=False)) as sim:
+        _check_soap_only_and_unfilterable(Zuora(sim.base_url))
+
+
+def _check_soap_only_and_unfilterable(zuora: Zuora) -> None:
+    answer = zuora.submit([{"query": "select Id, RolloverBalance from RatePlanCharge"}])
+    assert answer["errorCode"] == "90005" and "There is no field named RolloverBalance" in answer["message"]
+    assert "rollover_balance" not in model("rate_plan_charge").arrow_schema().names
+    unfilterable = zuora.call("GET", "/object-query/accounts?filter[]=notes.EQ:x")
+    assert unfilterable.status_code == 400 and "not filterable" in unfilterable.json()["reasons"][0]["message"]
