@@ -237,7 +237,7 @@ class Simulator:
             "json": _json_or_none(req), "form": _redacted_form(req), "status": resp.status,
             "time": tz.iso_z(self.clock_ms()), "track_id": req.header("Zuora-Track-Id"),
             "entity_ids": req.header("Zuora-Entity-Ids"), "job_id": req.notes.get("job_id"),
-            "jobs_in_flight": self.aqua.in_flight(self.clock_ms()),
+            "jobs_in_flight": self.aqua.in_flight(),  # as last advanced (a log line must not run a job)
         }
         with self._log_lock:
             self._log.append(entry)
