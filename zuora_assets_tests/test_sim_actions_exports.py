@@ -16,7 +16,9 @@ EVER = (NOW - timedelta(days=3650), NOW + timedelta(seconds=1))
 
 @pytest.fixture(scope="module")
 def sim():
-    with Simulator(SimConfig(seed=19, accounts=60, days=10, now=NOW, clock_follows_wall=False)) as s:
+    # Instant jobs (whatever ZUORA_SIM_JOB_TIMING says): these tests read an export's result right away.
+    with Simulator(SimConfig(seed=19, accounts=60, days=10, now=NOW, clock_follows_wall=False,
+                             job_timing=JobTiming())) as s:
         yield s
 
 

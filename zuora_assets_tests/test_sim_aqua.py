@@ -202,7 +202,7 @@ def test_cancel_running_job_and_not_a_finished_one(zuora):
 
 def test_snapshot_is_taken_when_the_job_starts_executing(sim):
     with Simulator(SimConfig(seed=3, accounts=5, days=3, now=NOW, clock_follows_wall=False,
-                             polls_to_complete=3)) as slow:
+                             polls_to_complete=3, job_timing=JobTiming())) as slow:
         client = Zuora(slow.base_url)
         job = client.submit([{"query": "select Id from Account"}])
         assert client.poll(job["id"])["status"] == "executing"
