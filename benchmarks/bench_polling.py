@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import resource
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -25,14 +26,6 @@ from zuora_assets.zuora.client import ZuoraClient
 from zuora_assets.zuora.extract import Extractor
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
-
-
-def _vm_hwm_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def run(rows: int, rate: float, poll_max: float) -> None:
@@ -63,7 +56,7 @@ def main() -> None:
     args = parser.parse_args()
     for rate in (float(r) for r in args.rates.split(",")):
         run(args.rows, rate, args.poll_max)
-    print(f"peak RSS: {_vm_hwm_mb():.0f} MB (simulator included)")
+    print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB (simulator included)")
     print("command: .venv/bin/python benchmarks/bench_polling.py "
           f"--rows {args.rows} --rates {args.rates} --poll-max {args.poll_max:g}")
 
