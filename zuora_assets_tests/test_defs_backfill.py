@@ -1,6 +1,7 @@
 """A single-run backfill through the real assets: one transfer per day under one timestamp, one set of export
 jobs, and an independent reader that sees exactly the simulator's rows."""
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -9,6 +10,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pytest
 
+from zuora_assets.sim.config import JobTiming
 from zuora_assets_tests.pipeline import day_window, last_days, materialize
 
 MODEL = "invoice_item"
@@ -68,3 +70,24 @@ def test_independent_readers_return_exactly_the_simulators_rows(local_tenant, lo
     ).arrow()
     from_duckdb = from_duckdb.read_all() if hasattr(from_duckdb, "read_all") else from_duckdb
     assert by_id(from_duckdb, columns).cast(truth.select(columns).schema).equals(by_id(truth, columns))
+
+
+@pytest.mark.slow
+def test_backfill_with_realistic_job_timing_is_exact_and_logs_the_job_states(local_lake, serve):
+    """Jobs that queue and run for seconds (JobTiming.realistic, on the wall clock): the run waits them out,
+    writes exactly the simulator's rows, and its log shows each job state as it passes."""
+    tenant = serve(seed=5, accounts=8, days=5, job_timing=JobTiming.realistic())
+    days = last_days(5)
+    with dg.instance_for_test() as instance:
+        result = materialize([f"zuora/{MODEL}"], days, instance=instance)
+        logs = [e.user_message for e in instance.all_logs(result.run_id) if "AQuA job" in (e.user_message or "")]
+    states = [re.search(r"AQuA job \w+ (?:still )?(\w+)", m).group(1) for m in logs]
+    assert states[0] == "submitted" and states[-1] == "completed", logs
+    assert "executing" in states[1:-1], logs
+    jobs = [r for r in tenant.requests() if r["method"] == "GET" and r["path"].startswith("/v1/batch-query/jobs/")]
+    assert len(jobs) >= 3  # it polled while the job queued and ran
+
+    start, end = day_window(days[0])[0], day_window(days[-1])[1]
+    truth = tenant.truth(MODEL, start, end)
+    lake = pads.dataset(local_lake / "zuora" / MODEL, format="parquet", partitioning="hive").to_table()
+    assert truth.num_rows > 0 and by_id(lake, truth.column_names).equals(by_id(truth, truth.column_names))

@@ -10,6 +10,7 @@ from io import BytesIO
 import pytest
 
 from zuora_assets.sim import SimConfig, Simulator
+from zuora_assets.sim.config import JobTiming
 from zuora_assets_tests.test_sim_support import NOW, Zuora, read_csv, typed_rows, window_query
 
 WEEK_AGO = NOW - timedelta(days=7)
@@ -165,29 +166,43 @@ def test_json_format_is_malformed(zuora):
                            "message": "Oops, request is malformed. Please check your request."}
 
 
-def test_job_cap_90028_and_in_flight_accounting(sim, zuora):
-    query = [{"query": "select Id from Product"}]
-    jobs = [zuora.submit(query) for _ in range(3)]
-    refused = zuora.submit(query)
-    assert refused["errorCode"] == "90028"
-    zuora.poll(jobs[0]["id"])  # completes it (polls_to_complete=1)
-    assert "id" in zuora.submit(query)
-    assert sim.max_jobs_in_flight() == 3
-    log = [e for e in sim.requests() if e["path"].startswith("/v1/batch-query")]
-    assert max(e["jobs_in_flight"] for e in log) == 3
+def test_job_cap_90028_and_in_flight_accounting():
+    """Jobs count against the tenant's limit while submitted or executing; over it, Zuora refuses (90028)."""
+    with Simulator(SimConfig(seed=3, accounts=5, days=3, now=NOW, clock_follows_wall=False, max_concurrent_jobs=3,
+                             job_timing=JobTiming(queue_seconds=30))) as sim:
+        zuora = Zuora(sim.base_url)
+        query = [{"query": "select Id from Product"}]
+        jobs = [zuora.submit(query) for _ in range(3)]
+        assert {j["status"] for j in jobs} == {"submitted"} and jobs[0]["batches"][0]["status"] == "pending"
+        refused = zuora.submit(query)
+        assert refused["status"] == "error" and refused["errorCode"] == "90028" and "id" not in refused
+        stateful = zuora.submit(query, partner="p", project="x")  # the stateful limit is counted apart
+        assert "id" in stateful
+        sim.advance(31)  # the queued jobs run (instantly) and complete without being polled
+        assert "id" in zuora.submit(query)
+        assert sim.max_jobs_in_flight() == 4
+        log = [e for e in sim.requests() if e["path"].startswith("/v1/batch-query")]
+        assert max(e["jobs_in_flight"] for e in log) == 4
 
 
 def test_cancel_running_job_and_not_a_finished_one(zuora):
-    job = zuora.submit([{"query": "select Id from Product"}])
-    assert zuora.call("DELETE", f"/v1/batch-query/jobs/{job['id']}").json()["status"] == "cancelled"
-    again = zuora.call("DELETE", f"/v1/batch-query/jobs/{job['id']}").json()
+    with Simulator(SimConfig(seed=3, accounts=5, days=3, now=NOW, clock_follows_wall=False,
+                             job_timing=JobTiming(queue_seconds=30))) as sim:
+        client = Zuora(sim.base_url)
+        job = client.submit([{"query": "select Id from Product"}])
+        cancelled = client.call("DELETE", f"/v1/batch-query/jobs/{job['id']}").json()
+        assert cancelled["status"] == "cancelled" and cancelled["batches"][0]["status"] == "cancelled"
+        sim.advance(60)
+        assert client.poll(job["id"])["status"] == "cancelled"  # it never runs
+    done = zuora.run([{"query": "select Id from Product"}])
+    again = zuora.call("DELETE", f"/v1/batch-query/jobs/{done['id']}").json()
     assert again["errorCode"] == "90003"
     assert zuora.call("GET", "/v1/batch-query/jobs/ffff").status_code == 404
 
 
-def test_snapshot_is_taken_at_first_poll(sim):
+def test_snapshot_is_taken_when_the_job_starts_executing(sim):
     with Simulator(SimConfig(seed=3, accounts=5, days=3, now=NOW, clock_follows_wall=False,
-                             polls_to_complete=3)) as slow:
+                             polls_to_complete=3, job_timing=JobTiming())) as slow:
         client = Zuora(slow.base_url)
         job = client.submit([{"query": "select Id from Account"}])
         assert client.poll(job["id"])["status"] == "executing"

@@ -14,7 +14,7 @@ import pytest
 from zuora_assets.sim import SimConfig, Simulator
 from zuora_assets.sim.tz import pacific_midnight
 from zuora_assets.zuora.catalog import MODELS, model
-from zuora_assets_tests.test_sim_support import NOW
+from zuora_assets_tests.test_sim_support import NOW, Zuora
 
 EVER = (NOW - timedelta(days=3650), NOW + timedelta(seconds=1))
 CONFIG = SimConfig(seed=21, accounts=25, days=10, now=NOW, clock_follows_wall=False)
@@ -143,3 +143,70 @@ def test_forced_invoice_item_count():
 def test_bad_config_is_refused_with_the_setting_named(bad, word):
     with pytest.raises(ValueError, match=word):
         SimConfig(**bad)
+
+
+def test_csv_hazards_are_rare_in_a_big_tenant_but_present_in_a_small_one(everything):
+    """Real tenants have the odd line break, quote and non-Latin name, not one in every sixth record."""
+    with Simulator(SimConfig(seed=8, accounts=1000, days=10, now=NOW, clock_follows_wall=False)) as big:
+        names = [n for n in big.truth("account", *EVER)["name"].to_pylist() if n]
+    share = {kind: sum(1 for n in names if test(n)) / len(names) for kind, test in {
+        "line break": lambda n: "\n" in n, "quote": lambda n: '"' in n, "comma": lambda n: "," in n,
+        "non-Latin": lambda n: any(ord(ch) > 0x24F for ch in n)}.items()}
+    assert 0 < share["line break"] < 0.01 and 0 < share["quote"] < 0.01, share
+    assert 0.005 < share["comma"] < 0.05 and 0.002 < share["non-Latin"] < 0.05, share
+    small = [n for n in everything["account"]["name"].to_pylist() if n]
+    assert any("\n" in n for n in small) and any(ord(ch) > 0x24F for n in small for ch in n)
+
+
+def test_decimals_beyond_28_digits_and_datetimes_near_year_1_and_9999_round_trip():
+    with Simulator(SimConfig(seed=3, accounts=3, days=2, now=NOW, clock_follows_wall=False)) as sim:
+        big = "12345678901234567890123456789.123456789"  # 38 digits: the lake's decimal(38, 9)
+        account = sim.upsert("Account", {"Name": "Big", "Balance": big})
+        assert account["Balance"] == big
+        invoice = sim.upsert("Invoice", {"AccountId": account["Id"], "PostedDate": "0001-01-01T00:00:00Z",
+                                         "LastEmailSentDate": "9999-12-31T23:59:59Z"})
+        for bad, words in (("1" * 30, "digits before the point"), ("0.0000000001", "decimal places")):
+            with pytest.raises(ValueError, match=words):
+                sim.upsert("Account", {"Name": "Bad", "Balance": bad})
+        zuora = Zuora(sim.base_url)
+        job = zuora.run([{"query": f"select Balance from Account where Id = '{account['Id']}'"}])
+        assert zuora.download(job["batches"][0]["fileId"]).text.splitlines()[1] == big
+        job = zuora.run([{"query": f"select PostedDate, LastEmailSentDate from Invoice where Id = '{invoice['Id']}'"}],
+                        dateTimeUtc=False)
+        assert job["status"] == "completed"
+        row = zuora.download(job["batches"][0]["fileId"]).text.splitlines()[1]
+        assert row == "0001-01-01T00:00:00+0000,9999-12-31T15:59:59-0800"  # no local time before year 1: UTC
+        found = zuora.call("GET", f"/object-query/invoices/{invoice['Id']}").json()
+        assert found["postedDate"] == "0001-01-01T00:00:00+00:00"
+        record = zuora.call("POST", "/v1/action/query", json={
+            "queryString": f"select LastEmailSentDate from Invoice where Id = '{invoice['Id']}'"}).json()["records"][0]
+        assert record["LastEmailSentDate"] == "9999-12-31T15:59:59.000-08:00"
+
+
+def test_generated_values_keep_the_catalogs_promises(everything):
+    """Never-null fields are filled, picklists hold documented values, foreign keys point at their object."""
+    for name, table in everything.items():
+        m = model(name)
+        live = table.filter(pc.invert(table["_deleted"]))
+        for f in m.fields:
+            values = live[f.column]
+            if not f.nullable:
+                assert values.null_count == 0, f"{name}.{f.name} is never null in Zuora"
+            if f.name in m.options:
+                assert set(v for v in values.to_pylist() if v is not None) <= set(m.options[f.name]), f"{name}.{f.name}"
+    nullable = [f for m in MODELS.values() for f in m.fields if f.nullable and f.name not in m.foreign_keys]
+    assert sum(everything[m.name][f.column].null_count > 0 for m in MODELS.values() for f in m.fields
+               if f in nullable) > len(nullable) / 2, "optional fields are empty on some records"
+
+
+def test_soap_only_fields_are_described_but_not_exportable():
+    with Simulator(SimConfig(seed=2, accounts=3, days=2, now=NOW, clock_follows_wall=False)) as sim:
+        _check_soap_only_and_unfilterable(Zuora(sim.base_url))
+
+
+def _check_soap_only_and_unfilterable(zuora: Zuora) -> None:
+    answer = zuora.submit([{"query": "select Id, RolloverBalance from RatePlanCharge"}])
+    assert answer["errorCode"] == "90005" and "There is no field named RolloverBalance" in answer["message"]
+    assert "rollover_balance" not in model("rate_plan_charge").arrow_schema().names
+    unfilterable = zuora.call("GET", "/object-query/accounts?filter[]=notes.EQ:x")
+    assert unfilterable.status_code == 400 and "not filterable" in unfilterable.json()["reasons"][0]["message"]

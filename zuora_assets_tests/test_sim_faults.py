@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from zuora_assets.sim import SimConfig, Simulator
+from zuora_assets.sim.config import JobTiming
 from zuora_assets_tests.test_sim_support import NOW, Zuora, read_csv, typed_rows, window_query
 
 PRODUCTS = [{"query": "select Id, Name from Product", "type": "zoqlexport"}]
@@ -15,7 +16,9 @@ PRODUCTS = [{"query": "select Id, Name from Product", "type": "zoqlexport"}]
 
 @pytest.fixture(scope="module")
 def module_sim():
-    with Simulator(SimConfig(seed=5, accounts=15, days=5, now=NOW, clock_follows_wall=False)) as sim:
+    # Instant jobs (whatever ZUORA_SIM_JOB_TIMING says): these tests count polls, not seconds.
+    with Simulator(SimConfig(seed=5, accounts=15, days=5, now=NOW, clock_follows_wall=False,
+                             job_timing=JobTiming())) as sim:
         yield sim
 
 

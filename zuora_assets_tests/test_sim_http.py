@@ -78,22 +78,42 @@ def test_describe_object_list(sim):
 
 
 def test_describe_object_fields_and_contexts(sim):
-    root = ET.fromstring(Zuora(sim.base_url).call("GET", "/v1/describe/invoice?showRelationships=true").text)
+    resp = Zuora(sim.base_url).call("GET", "/v1/describe/invoice")
+    assert resp.headers["Content-Type"] == "text/xml; charset=utf-8"  # as GET_Describe documents it
+    root = ET.fromstring(resp.text)
     assert root.findtext("name") == "Invoice"
     fields = {f.findtext("name"): f for f in root.find("fields")}
     contexts = {name: [c.text for c in f.find("contexts")] for name, f in fields.items()}
     assert contexts["Amount"] == ["soap", "export"] and fields["Amount"].findtext("type") == "decimal"
     assert fields["Po__c"].findtext("custom") == "true" and fields["Po__c"].findtext("type") == "integer"
-    soap_only = [n for n, c in contexts.items() if c == ["soap"]]
-    assert 1 <= len(soap_only) <= 2
+    assert [n for n, c in contexts.items() if c == ["soap"]] == ["Body"]  # the catalog's soap-only field
     assert {f.name for f in sim.fields("invoice")} == {n for n, c in contexts.items() if "export" in c}
-    assert fields["Status"].find("options") is not None
-    assert [o.findtext("path") for o in root.find("related-objects")] == ["Invoice.Account"]
+    assert [o.text for o in fields["Status"].find("options")] == ["Draft", "Posted", "Canceled", "Error"]
+    assert fields["InvoiceDate"].findtext("required") == "true" and fields["Comments"].findtext("required") == "false"
+    assert fields["Comments"].findtext("filterable") == "false" and fields["Status"].findtext("filterable") == "true"
+    assert fields["Amount"].findtext("createable") == "false" and fields["AccountId"].findtext("createable") == "true"
+
+
+def test_describe_lists_related_objects_with_zuoras_join_names_without_asking(sim):
+    """A plain describe carries <related-objects> (as tap-zuora's discovery reads it), named like Zuora's joins."""
+    client = Zuora(sim.base_url)
+    plain = client.call("GET", "/v1/describe/InvoiceItem").text
+    assert plain == client.call("GET", "/v1/describe/InvoiceItem?showRelationships=true").text
+    related = {o.findtext("name"): o for o in ET.fromstring(plain).find("related-objects")}
+    assert {"Account", "Invoice", "BillToContact", "SoldToContact", "DefaultPaymentMethod"} <= set(related)
+    bill_to = related["BillToContact"]
+    assert bill_to.get("href").endswith("/v1/describe/Contact")
+    assert (bill_to.findtext("cardinality"), bill_to.findtext("direct-relationship"), bill_to.findtext("path")) == (
+        "TO_ONE", "false", "InvoiceItem.Account.BillToContact")
+    assert related["Invoice"].findtext("direct-relationship") == "true"
+    account = {o.findtext("name") for o in ET.fromstring(client.call("GET", "/v1/describe/Account").text)
+               .find("related-objects")}
+    assert {"BillToContact", "SoldToContact", "DefaultPaymentMethod"} <= account and "BillTo" not in account
 
 
 def test_describe_unknown_object_is_404_xml(sim):
     resp = Zuora(sim.base_url).call("GET", "/v1/describe/Nope")
-    assert resp.status_code == 404 and resp.headers["Content-Type"].startswith("application/xml")
+    assert resp.status_code == 404 and resp.headers["Content-Type"].startswith("text/xml")
     assert ET.fromstring(resp.text).findtext("message").startswith("Nope is not a valid object")
 
 

@@ -1,11 +1,13 @@
 """Extraction end to end against the simulator over real HTTP: every model equals the truth, and faults.
 
 Each fault test checks survival and that the final data equals `sim.truth()` for the window.
-Sleeps are recorded by a fake `sleep`, so backoff and polling cost no wall time.
+Sleeps are recorded by a fake `sleep` that moves the sim clock instead, so backoff, polling and minutes-long
+jobs cost no wall time.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from datetime import UTC, datetime, timedelta
@@ -15,6 +17,7 @@ import pyarrow.compute as pc
 import pytest
 
 from zuora_assets.sim import SimConfig, Simulator
+from zuora_assets.sim.config import JobTiming
 from zuora_assets.zuora.aqua import AquaJobs
 from zuora_assets.zuora.catalog import MODELS, model
 from zuora_assets.zuora.client import ZuoraClient, ZuoraDataError, ZuoraTransientError
@@ -42,14 +45,19 @@ def sim(shared_sim):
 
 
 class Harness:
-    """A client and extractor for a simulator, with recorded sleeps."""
+    """A client and extractor for a simulator; the client's sleeps are recorded and pass on the sim's clock."""
 
     def __init__(self, sim: Simulator, **extractor_kw):
         self.sim = sim
         self.sleeps: list[float] = []
         self.client = ZuoraClient(sim.config.client_id, sim.config.client_secret, base_url=sim.base_url,
-                                  sleep=self.sleeps.append, max_attempts=6)
+                                  sleep=self.sleep, max_attempts=6)
         self.extractor = Extractor(self.client, poll_initial=0.0, **extractor_kw)
+
+    def sleep(self, seconds: float) -> None:
+        """Time passes for Zuora while the client waits (the test never waits for real)."""
+        self.sleeps.append(seconds)
+        self.sim.advance(seconds)
 
     def table(self, extraction: Extraction) -> pa.Table:
         batches = list(extraction.batches)
@@ -184,13 +192,40 @@ def test_job_timeout_splits_the_window(sim):
     assert len(h.requests("POST", "/v1/batch-query")) == 3
 
 
-def test_job_running_past_the_timeout_is_cancelled_and_the_window_split(sim):
-    sim.add_fault({"fault": "slow_job", "polls": 50, "times": 1})
+def test_job_without_progress_for_the_timeout_is_cancelled_and_the_window_split(sim, caplog):
+    sim.add_fault({"fault": "slow_job", "polls": 100_000, "times": 1})
     h = Harness(sim)
-    h.extractor = Extractor(h.client, poll_initial=1.0, poll_max=1.0, job_timeout=10)
-    assert_truth(sim, "invoice", h.extract("invoice"))
+    h.extractor = Extractor(h.client, poll_initial=1.0)
+    with caplog.at_level(logging.INFO):
+        assert_truth(sim, "invoice", h.extract("invoice"))
     assert len(h.requests("DELETE", "/v1/batch-query/jobs/")) == 1
     assert len(h.requests("POST", "/v1/batch-query")) == 3
+    polls = len([r for r in h.requests("GET", "/v1/batch-query/jobs/") if r["job_id"] == h.requests(
+        "DELETE", "/v1/batch-query/jobs/")[0]["job_id"]])
+    assert 3.5 * 3600 / 30 <= polls <= 3.5 * 3600 / 30 + 20  # polls every 30 s once backed off: bounded
+    assert "made no progress for 12600 s" in caplog.text
+
+
+def test_a_timeout_below_zuoras_three_hours_per_query_is_refused(sim):
+    with pytest.raises(ValueError, match="3 hours"):
+        Extractor(Harness(sim).client, job_timeout=3600)
+
+
+def test_hours_long_jobs_are_waited_for_with_bounded_polls_and_logged(caplog):
+    """A query of 2.9 hours (Zuora kills at 3): the client waits, polls a few hundred times, logs each state."""
+    timing = JobTiming(queue_seconds=30, query_seconds=2.9 * 3600)
+    with Simulator(SimConfig(**{**CONFIG, "accounts": 10, "job_timing": timing})) as slow:
+        h = Harness(slow)
+        h.extractor = Extractor(h.client, poll_initial=1.0)
+        with caplog.at_level(logging.INFO):
+            assert_truth(slow, "account", h.extract("account"))
+        polls = h.requests("GET", "/v1/batch-query/jobs/")
+        assert len(h.requests("POST", "/v1/batch-query")) == 1 and not h.requests("DELETE", "/v1/batch-query/")
+        assert len(polls) <= (30 + 2.9 * 3600) / 30 + 15
+        states = [m for m in caplog.messages if m.startswith("AQuA job")]
+        assert [s.split()[3] for s in states[:1]] == ["submitted"]
+        assert any(" executing after " in s for s in states) and " completed after 2 h 54 min" in states[-1]
+        assert any(s.split()[3:5] == ["still", "executing"] for s in states)  # a heartbeat while it ran
 
 
 def test_too_large_file_bisects_the_window(sim):
@@ -247,7 +282,7 @@ def test_custom_field_added_mid_run(sim):
     before = h.extract("account")
     sim.add_custom_field("Account", "Tier__c", "text")
     sim.upsert("Account", {"Id": before.column("id")[0].as_py(), "Tier__c": "gold"})
-    end = NOW + timedelta(seconds=1)
+    end = sim.clock() + timedelta(seconds=1)  # the first run's waits moved the clock
     same_run = h.extract("account", START, end)
     assert "tier__c" not in same_run.column_names
     assert_truth(sim, "account", same_run, START, end)
@@ -340,7 +375,7 @@ def test_entity_header_selects_the_entity():
     entities = ("8a8082c4-0000-4000-8000-00000000000a", "8a8082c4-0000-4000-8000-00000000000b")
     with Simulator(SimConfig(**{**CONFIG, "accounts": 8, "entities": entities})) as sim:
         client = ZuoraClient(sim.config.client_id, sim.config.client_secret, base_url=sim.base_url,
-                             entity_id=entities[1], sleep=lambda s: None)
+                             entity_id=entities[1], sleep=sim.advance)
         extraction = Extractor(client, poll_initial=0.0).extract(model("account"), START, NOW)
         got = pa.Table.from_batches(list(extraction.batches), extraction.schema).sort_by("id")
         truth = sim.truth("account", START, NOW, entity=entities[1])

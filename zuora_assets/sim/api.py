@@ -1,4 +1,5 @@
-"""The simulator's HTTP API: Zuora endpoints (OAuth, describe, AQuA, files, Object Query) and /__sim control.
+"""The simulator's HTTP API: Zuora endpoints (OAuth, describe, AQuA, files, query action, data source
+exports, Object Query), and the /__sim control plane (`control`).
 
 Every Zuora endpoint except `POST /oauth/token` needs `Authorization: Bearer <token>` (file downloads too).
 With two or more entities, a request without `Zuora-Entity-Ids` gets 400. Responses carry
@@ -6,6 +7,8 @@ With two or more entities, a request without `Zuora-Entity-Ids` gets 400. Respon
 `Concurrency-Limit-Type/Limit/Remaining`. Error bodies:
   401 / 400 / 429 / 5xx   {"success": false, "processId": "...", "reasons": [{"code": <int>, "message": "..."}]}
   file 404                {"reasons": [{"code": "FILE_NOT_FOUND", "message": "..."}]}
+  query action 400        {"faultcode": "fns:...", "faultstring": "...", "detail": {...}}  (`actions`)
+  export create 400       {"Success": false, "Errors": [{"Code": "...", "Message": "..."}]}  (`exports`)
   file too large          403 XML <security:max-object-size>2047MB</security:max-object-size>
   /__sim errors           400 {"error": "..."}
 """
@@ -20,11 +23,13 @@ import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from zuora_assets.sim import describe, objectquery, tz
+from zuora_assets.sim.actions import ActionFault
 from zuora_assets.sim.aqua import MALFORMED, AquaError
+from zuora_assets.sim.control import ControlPlane
+from zuora_assets.sim.exports import ExportRefused
 from zuora_assets.sim.faults import JOB_FAULTS, REQUEST_FAULTS, FaultRule
 from zuora_assets.sim.server import Request, Response
 from zuora_assets.sim.tenant import Tenant
@@ -35,16 +40,13 @@ if TYPE_CHECKING:
 TOO_LARGE_XML = ('<?xml version="1.0" encoding="UTF-8"?>\n<Error xmlns:security="http://www.zuora.com/security">'
                  "<security:max-object-size>2047MB</security:max-object-size></Error>")
 CONCURRENCY_LIMIT = 40
+NO_DATA = {"done": True, "records": [], "size": 0}  # ProxyNoDataResponse: the 404 of a CRUD retrieve
 
 
 def reasons(code: int | str, message: str, status: int) -> Response:
     """Zuora's REST error body."""
     return Response.json(status, {"success": False, "processId": uuid.uuid4().hex[:16].upper(),
                                   "reasons": [{"code": code, "message": message}]})
-
-
-class ControlError(ValueError):
-    """A bad /__sim request."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,11 @@ class ZuoraApi:
             Route("GET", r(r"^/v1/batch-query/jobs/(?P<job>[^/]+)$"), self.aqua_poll),
             Route("DELETE", r(r"^/v1/batch-query/jobs/(?P<job>[^/]+)$"), self.aqua_cancel),
             Route("GET", r(r"^/v1/files?/(?P<file>[^/]+)$"), self.file_download),
+            Route("POST", r(r"^/v1/action/query$"), self.action_query),
+            Route("POST", r(r"^/v1/action/queryMore$"), self.action_query_more),
+            Route("POST", r(r"^/v1/object/export$"), self.export_create),
+            Route("GET", r(r"^/v1/object/export/(?P<export>[^/]+)$"), self.export_get),
+            Route("DELETE", r(r"^/v1/object/export/(?P<export>[^/]+)$"), self.export_delete),
             Route("GET", r(r"^/object-query/(?P<path>[^/]+)$"), self.object_query),
             Route("GET", r(r"^/object-query/(?P<path>[^/]+)/(?P<key>[^/]+)$"), self.object_query_one),
         ]
@@ -189,15 +196,15 @@ class ZuoraApi:
         return Response.json(200, self.sim.tokens.issue())
 
     def describe_list(self, req: Request, tenant: Tenant) -> Response:
-        return Response.xml(200, describe.object_list(list(tenant.stores.values()), self.sim.base_url))
+        return Response.xml(200, describe.object_list(list(tenant.stores.values()), self.sim.base_url),
+                            describe.CONTENT_TYPE)
 
     def describe_object(self, req: Request, tenant: Tenant, obj: str) -> Response:
         try:
             store = tenant.store(obj)
         except KeyError:
-            return Response.xml(404, describe.not_found(obj))
-        related = req.query.get("showRelationships", ["false"])[-1].lower() == "true"
-        return Response.xml(200, describe.describe_object(store, self.sim.base_url, related))
+            return Response.xml(404, describe.not_found(obj), describe.CONTENT_TYPE)
+        return Response.xml(200, describe.describe_object(store, self.sim.base_url), describe.CONTENT_TYPE)
 
     # ----- AQuA -----
 
@@ -222,7 +229,7 @@ class ZuoraApi:
 
     def aqua_cancel(self, req: Request, tenant: Tenant, job: str) -> Response:
         req.notes["job_id"] = job
-        return self._aqua(lambda: self.sim.aqua.cancel(job))
+        return self._aqua(lambda: self.sim.aqua.cancel(job, self.sim.clock_ms()))
 
     def aqua_last(self, req: Request, tenant: Tenant, partner: str, project: str) -> Response:
         return self._aqua(lambda: self.sim.aqua.last_stateful(tenant, partner, project))
@@ -238,7 +245,8 @@ class ZuoraApi:
         f = self.sim.aqua.files.get(file)
         text = f"{_match_text(req)} {f.query if f else ''}"
         take = self.sim.faults.take
-        retention_ms = self.sim.config.file_retention_days * tz.DAY_MS
+        retention_ms = ((f.retention_days if f and f.retention_days else self.sim.config.file_retention_days)
+                        * tz.DAY_MS)
         gone = take({"file_gone"}, req.method, req.path, text)
         if f is None or gone or self.sim.clock_ms() > f.created_ms + retention_ms:
             return Response.json(404, {"reasons": [{"code": "FILE_NOT_FOUND", "message":
@@ -254,6 +262,43 @@ class ZuoraApi:
         return Response(200, content_type=f.content_type, headers=headers, file=f.path, file_size=size,
                         cut_after=int(cut.params["after_bytes"]) if cut else None)
 
+    # ----- REST query action, data source exports -----
+
+    def action_query(self, req: Request, tenant: Tenant) -> Response:
+        return self._action(lambda body: self.sim.actions.query(tenant, body, self.sim.clock_ms()), req)
+
+    def action_query_more(self, req: Request, tenant: Tenant) -> Response:
+        return self._action(lambda body: self.sim.actions.query_more(body, self.sim.clock_ms()), req)
+
+    @staticmethod
+    def _action(call: Callable[[Any], dict[str, Any]], req: Request) -> Response:
+        try:
+            body = req.json()
+        except ValueError:
+            body = None
+        try:
+            return Response.json(200, call(body))
+        except ActionFault as e:
+            return Response.json(400, e.body)
+
+    def export_create(self, req: Request, tenant: Tenant) -> Response:
+        try:
+            body = req.json()
+        except ValueError:
+            body = None
+        try:
+            return Response.json(200, self.sim.exports.create(tenant, body, self.sim.clock_ms()))
+        except ExportRefused as e:
+            return Response.json(e.status, e.body)
+
+    def export_get(self, req: Request, tenant: Tenant, export: str) -> Response:
+        found = self.sim.exports.get(export, self.sim.clock_ms())
+        return Response.json(200, found) if found else Response.json(404, NO_DATA)
+
+    def export_delete(self, req: Request, tenant: Tenant, export: str) -> Response:
+        found = self.sim.exports.delete(export, self.sim.clock_ms())
+        return Response.json(200, found) if found else Response.json(404, NO_DATA)
+
     # ----- Object Query -----
 
     def object_query(self, req: Request, tenant: Tenant, path: str) -> Response:
@@ -268,103 +313,6 @@ class ZuoraApi:
             return Response.json(200, call())
         except objectquery.ObjectQueryError as e:
             return reasons(50000040 if e.status == 404 else 50000020, str(e), e.status)
-
-
-class ControlPlane:
-    """`/__sim/*`: records, clock, faults, request log, reset, visibility lag, fields, bursts, stats."""
-
-    def __init__(self, sim: Simulator):
-        self.sim = sim
-        r = re.compile
-        self.routes: list[tuple[str, re.Pattern, Callable[..., Any]]] = [
-            ("POST", r(r"^/__sim/records/(?P<obj>[^/]+)$"), self.upsert),
-            ("DELETE", r(r"^/__sim/records/(?P<obj>[^/]+)/(?P<rid>[^/]+)$"), self.delete),
-            ("GET", r(r"^/__sim/clock$"), self.clock),
-            ("POST", r(r"^/__sim/clock$"), self.set_clock),
-            ("GET", r(r"^/__sim/faults$"), lambda req: {"rules": self.sim.faults.list()}),
-            ("POST", r(r"^/__sim/faults$"), self.add_faults),
-            ("DELETE", r(r"^/__sim/faults$"), lambda req: self.sim.clear_faults() or {"rules": []}),
-            ("GET", r(r"^/__sim/requests$"), lambda req: {"requests": self.sim.requests()}),
-            ("DELETE", r(r"^/__sim/requests$"), lambda req: self.sim.clear_requests() or {"requests": []}),
-            ("POST", r(r"^/__sim/reset$"), lambda req: self.sim.reset() or {"reset": True}),
-            ("POST", r(r"^/__sim/visibility_lag$"), self.visibility_lag),
-            ("POST", r(r"^/__sim/fields/(?P<obj>[^/]+)$"), self.add_field),
-            ("DELETE", r(r"^/__sim/fields/(?P<obj>[^/]+)/(?P<name>[^/]+)$"), self.remove_field),
-            ("POST", r(r"^/__sim/burst$"), self.burst),
-            ("GET", r(r"^/__sim/stats$"), lambda req: self.sim.stats()),
-        ]
-
-    def dispatch(self, req: Request) -> Response:
-        for method, pattern, handler in self.routes:
-            m = pattern.match(req.path)
-            if m and method == req.method:
-                try:
-                    return Response.json(200, handler(req, **m.groupdict()))
-                except (ControlError, ValueError, KeyError) as e:
-                    return Response.json(400, {"error": str(e.args[0]) if e.args else str(e)})
-        return Response.json(404, {"error": f"no control endpoint {req.method} {req.path}"})
-
-    @staticmethod
-    def _body(req: Request) -> dict[str, Any]:
-        try:
-            body = req.json()
-        except ValueError as e:
-            raise ControlError(f"{req.path}: the body must be JSON ({e})") from e
-        if not isinstance(body, dict):
-            raise ControlError(f"{req.path}: the body must be a JSON object")
-        return body
-
-    @staticmethod
-    def _entity(req: Request) -> str | None:
-        return req.query.get("entity", [None])[-1] or req.header("Zuora-Entity-Ids")
-
-    def upsert(self, req: Request, obj: str) -> dict[str, Any]:
-        return self.sim.upsert(obj, self._body(req), entity=self._entity(req))
-
-    def delete(self, req: Request, obj: str, rid: str) -> dict[str, Any]:
-        return self.sim.delete(obj, rid, entity=self._entity(req))
-
-    def clock(self, req: Request) -> dict[str, Any]:
-        return {"now": tz.iso_z(self.sim.clock_ms())}
-
-    def set_clock(self, req: Request) -> dict[str, Any]:
-        body = self._body(req)
-        if "now" in body:
-            self.sim.set_clock(datetime.fromisoformat(str(body["now"]).replace("Z", "+00:00")))
-        elif "advance_s" in body:
-            self.sim.advance(float(body["advance_s"]))
-        else:
-            raise ControlError('POST /__sim/clock takes {"now": "<ISO datetime>"} or {"advance_s": <seconds>}')
-        return self.clock(req)
-
-    def add_faults(self, req: Request) -> dict[str, Any]:
-        body = req.json()
-        for rule in body if isinstance(body, list) else [body]:
-            self.sim.add_fault(rule)
-        return {"rules": self.sim.faults.list()}
-
-    def visibility_lag(self, req: Request) -> dict[str, Any]:
-        seconds = self._body(req).get("seconds")
-        if not isinstance(seconds, int | float) or seconds < 0:
-            raise ControlError('POST /__sim/visibility_lag takes {"seconds": <number >= 0>}')
-        self.sim.set_visibility_lag(seconds)
-        return {"seconds": seconds}
-
-    def add_field(self, req: Request, obj: str) -> dict[str, Any]:
-        body = self._body(req)
-        f = self.sim.add_custom_field(obj, str(body.get("name")), str(body.get("type", "text")),
-                                      entity=self._entity(req))
-        return {"object": obj, "name": f.name, "type": f.type}
-
-    def remove_field(self, req: Request, obj: str, name: str) -> dict[str, Any]:
-        self.sim.remove_field(obj, name, entity=self._entity(req))
-        return {"object": obj, "removed": name}
-
-    def burst(self, req: Request) -> dict[str, Any]:
-        body = self._body(req)
-        at = datetime.fromisoformat(str(body["at"]).replace("Z", "+00:00")) if body.get("at") else None
-        n = self.sim.add_burst(str(body.get("object")), int(body.get("n", 0)), at, entity=self._entity(req))
-        return {"object": body.get("object"), "n": n}
 
 
 def _bearer(req: Request) -> str | None:

@@ -1,5 +1,8 @@
 """Generates a seeded, foreign-key-consistent tenant: the record versions of every catalog model as Arrow.
 
+The builders here decide who references whom (and when); `values` fills every other field plausibly and
+`records` expands records into versions.
+
 Records are built per model in dependency order (parents first) as numpy/Arrow columns, with no Python
 loop per row. Foreign keys are kept as parent row numbers until the end, so a record that no other record
 references can be chosen for deletion. Then each model's records are expanded into versions (creation,
@@ -8,86 +11,23 @@ updates, deletion) by `timeline.plan`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from zuora_assets.sim import columns as col
 from zuora_assets.sim import pools
-from zuora_assets.sim.timeline import DAY_MS, Clock, Versions, draw_updates, plan
-from zuora_assets.zuora.catalog import MODELS, Field, model
+from zuora_assets.sim.billing import BillingBuilder
+from zuora_assets.sim.records import Generated, Groups, Records, emit
+from zuora_assets.sim.timeline import DAY_MS, Clock, draw_updates, plan
+from zuora_assets.sim.values import Values
+from zuora_assets.zuora.catalog import Field, model
 
-INF_MS = np.iinfo(np.int64).max
 HOUR_MS = 3_600_000
-MODEL_TAGS = {m.object: i for i, m in enumerate(MODELS.values())}
-DELETED = "_deleted"
+FAR_FUTURE_MS = 253_402_214_400_000  # 9999-12-31, Zuora's "no end date" (estuary's real-tenant snapshot)
 
 
-@dataclass(frozen=True)
-class Generated:
-    """One model's generated versions: the rows, and the instants each row is visible from and until."""
-
-    table: pa.Table
-    valid_from: np.ndarray
-    valid_to: np.ndarray
-
-
-@dataclass
-class Records:
-    """Record-level data of one model before it is expanded into versions."""
-
-    object: str
-    ids: pa.Array
-    created: np.ndarray
-    cols: dict[str, pa.Array] = field(default_factory=dict)
-    parents: dict[str, tuple[str, np.ndarray]] = field(default_factory=dict)
-    versions: Versions | None = None
-    version_cols: dict[str, pa.Array] = field(default_factory=dict)
-
-    @property
-    def n(self) -> int:
-        return len(self.created)
-
-
-@dataclass(frozen=True)
-class Groups:
-    """Members grouped by owner, to pick a random member of a given owner."""
-
-    order: np.ndarray
-    starts: np.ndarray
-    counts: np.ndarray
-
-    @classmethod
-    def of(cls, owner: np.ndarray, n_owners: int) -> Groups:
-        counts = np.bincount(owner, minlength=n_owners) if len(owner) else np.zeros(n_owners, dtype=np.int64)
-        return cls(np.argsort(owner, kind="stable"), np.cumsum(counts) - counts, counts)
-
-    def pick(self, rng: np.random.Generator, owners: np.ndarray) -> np.ndarray:
-        """A random member of each owner (-1 where the owner has none)."""
-        counts = self.counts[owners]
-        if len(self.order) == 0:
-            return np.full(len(owners), -1, dtype=np.int64)
-        k = (rng.random(len(owners)) * counts).astype(np.int64)
-        found = self.order[np.minimum(self.starts[owners] + k, len(self.order) - 1)]
-        return np.where(counts > 0, found, -1)
-
-
-def versions_to_segment_bounds(v: Versions) -> tuple[np.ndarray, np.ndarray]:
-    """(valid_from, valid_to): a row is visible from its own time until the next version of its record."""
-    valid_to = np.full(len(v), INF_MS, dtype=np.int64)
-    same_next = v.rec[1:] == v.rec[:-1]
-    valid_to[:-1][same_next] = v.time[1:][same_next]
-    return v.time.astype(np.int64), valid_to
-
-
-def _take(values: pa.Array, idx: np.ndarray) -> pa.Array:
-    """values[idx], null where idx is -1."""
-    return values.take(pa.array(idx.astype(np.int64), mask=idx < 0))
-
-
-class TenantGenerator:
+class TenantGenerator(BillingBuilder):
     """Builds one tenant (one entity) from the configuration; `generate()` returns every model's versions."""
 
     def __init__(self, *, seed: int, entity: int, accounts: int, days: int, now_ms: int,
@@ -100,6 +40,7 @@ class TenantGenerator:
         self.forced_items = invoice_items
         self.custom = custom_fields
         self.clock = clock
+        self.values = Values(self.rng, clock, entity)
         self.r: dict[str, Records] = {}
 
     # ----- the whole tenant -----
@@ -115,83 +56,6 @@ class TenantGenerator:
             rec.cols.clear()  # the versions hold the values now; free the record-level copies
         return out
 
-    def new_ids(self, obj: str, first_row: int, n: int) -> pa.Array:
-        """Ids for `n` new records of `obj` numbered from `first_row` (unique per entity and model)."""
-        return col.hex_ids(self.rng, self.entity * 32 + MODEL_TAGS[obj], first_row, n)
-
-    def _new(self, obj: str, created: np.ndarray) -> Records:
-        rec = Records(obj, self.new_ids(obj, 0, len(created)), created.astype(np.int64))
-        self.r[obj] = rec
-        return rec
-
-    def _fk(self, rec: Records, fk: str, parent: str, idx: np.ndarray) -> None:
-        rec.cols[fk] = _take(self.r[parent].ids, idx)
-        rec.parents[fk] = (parent, idx)
-
-    def _copy(self, rec: Records, name: str, parent: str, idx: np.ndarray, source: str | None = None) -> None:
-        """Set field `name` to the parent's value of field `source` (default: the same name)."""
-        rec.cols[name] = _take(self._record_values(self.r[parent], source or name), idx)
-
-    def _record_values(self, rec: Records, name: str) -> pa.Array:
-        if name not in rec.cols:
-            rec.cols[name] = self.default(rec.object, model(rec.object).field(name), rec.created)
-        return rec.cols[name]
-
-    def _existing(self, owner: str, at_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """For each instant, a random `owner` record created by then (records are sorted by creation)."""
-        created = self.r[owner].created
-        known = np.searchsorted(created, at_ms, side="right")
-        idx = (self.rng.random(len(at_ms)) * np.maximum(known, 1)).astype(np.int64)
-        return idx, np.maximum(at_ms, created[idx])
-
-    def _referenced(self) -> dict[str, np.ndarray]:
-        marks = {obj: np.zeros(rec.n, dtype=bool) for obj, rec in self.r.items()}
-        for rec in self.r.values():
-            for parent, idx in rec.parents.values():
-                marks[parent][idx[idx >= 0]] = True
-        return marks
-
-    # ----- values -----
-
-    def money(self, n: int, low: float = 1, high: float = 5000) -> pa.Array:
-        return col.decimals(self.rng.integers(int(low * 100), int(high * 100), size=n), 2)
-
-    def default(self, obj: str, f: Field, created: np.ndarray) -> pa.Array:
-        """A plausible value of field `f` for records created at `created` (pools, numbers, or by type)."""
-        n = len(created)
-        values = self._typed(obj, f, created, n)
-        return col.with_nulls(self.rng, values, pools.lookup(pools.NULL_RATES, obj, f.name, 0.0))
-
-    def _typed(self, obj: str, f: Field, created: np.ndarray, n: int) -> pa.Array:
-        rng, t = self.rng, f.type
-        if t in ("text", "picklist"):
-            return self._text(obj, f, n)
-        if t == "integer":
-            return col.integers(rng.integers(0, 13, size=n))
-        if t == "decimal":
-            places = pools.lookup(pools.DECIMAL_PLACES, obj, f.name, 2)
-            return col.decimals(rng.integers(0, 10 ** min(places + 4, 13), size=n), places)
-        if t == "boolean":
-            return col.booleans(rng.random(n) < 0.5)
-        if t == "date":
-            return col.dates(created + rng.integers(-30, 60, size=n) * DAY_MS)
-        return col.timestamps(self.clock.values_after(rng, created, 3 * DAY_MS))
-
-    def _text(self, obj: str, f: Field, n: int) -> pa.Array:
-        pool = pools.lookup(pools.PICKLISTS, obj, f.name) or pools.lookup(pools.TEXT_POOLS, obj, f.name)
-        if pool:
-            return col.pick(self.rng, pool, n)
-        if f.type == "picklist":
-            return col.pick(self.rng, ("Option A", "Option B", "Option C"), n)
-        prefix = pools.lookup(pools.NUMBER_PREFIXES, obj, f.name, f"{f.name}-")
-        return col.numbered(prefix, self.rng.integers(1, 10**8, size=n))
-
-    def numbers(self, obj: str, name: str, n: int) -> pa.Array:
-        return col.numbered(pools.lookup(pools.NUMBER_PREFIXES, obj, name, f"{name}-"), np.arange(1, n + 1))
-
-    def days_after(self, ms: np.ndarray, days: int) -> pa.Array:
-        return col.dates(ms + days * DAY_MS)
-
     # ----- product catalog -----
 
     def _catalog(self) -> None:
@@ -199,7 +63,11 @@ class TenantGenerator:
         n = int(np.clip(3 + self.accounts // 20, 3, 200))
         prod = self._new("Product", np.sort(self.clock.after(rng, np.full(n, start), DAY_MS)))
         prod.cols.update(Name=col.pooled(pools.PRODUCTS, np.arange(n) % len(pools.PRODUCTS)),
-                         SKU=self.numbers("Product", "SKU", n), ProductNumber=self.numbers("Product", "ProductNumber", n))
+                         SKU=self.values.numbers("Product", "SKU", n),
+                         ProductNumber=self.values.numbers("Product", "ProductNumber", n),
+                         EffectiveStartDate=col.dates(prod.created - 30 * DAY_MS),
+                         EffectiveEndDate=col.dates(np.where(rng.random(n) < 0.8, FAR_FUTURE_MS,
+                                                             prod.created + 730 * DAY_MS)))
         prp_owner = np.repeat(np.arange(n), 2)
         prp = self._new("ProductRatePlan", self.clock.after(rng, prod.created[prp_owner], HOUR_MS))
         self._fk(prp, "ProductId", "Product", prp_owner)
@@ -218,7 +86,7 @@ class TenantGenerator:
     def _accounts(self) -> None:
         rng, n = self.rng, self.accounts
         acc = self._new("Account", np.sort(self.clock.spread(rng, n)))
-        acc.cols.update(AccountNumber=self.numbers("Account", "AccountNumber", n),
+        acc.cols.update(AccountNumber=self.values.numbers("Account", "AccountNumber", n),
                         BillCycleDay=col.integers(rng.integers(1, 29, size=n)),
                         Currency=col.pick(rng, pools.CURRENCIES, n))
         contact_owner = np.repeat(np.arange(n), 2)
@@ -258,6 +126,8 @@ class TenantGenerator:
         is_latest = version == nver[logical]
         self._fk(sub, "AccountId", "Account", account)
         self._fk(sub, "InvoiceOwnerId", "Account", account)
+        self._fk(sub, "CreatorAccountId", "Account", account)
+        self._fk(sub, "CreatorInvoiceOwnerId", "Account", account)
         self._fk(sub, "OriginalId", "Subscription", np.arange(sub.n) - version + 1)
         self._fk(sub, "PreviousSubscriptionId", "Subscription", np.where(version > 1, np.arange(sub.n) - 1, -1))
         self._copy(sub, "Currency", "Account", account)
@@ -265,12 +135,14 @@ class TenantGenerator:
         sub.cols.update(Name=col.numbered("A-S", logical + 1), Version=col.integers(version),
                         OriginalCreatedDate=col.timestamps(first[logical]), ContractEffectiveDate=start,
                         SubscriptionStartDate=start, TermStartDate=start,
-                        SubscriptionEndDate=self.days_after(first[logical], 365),
-                        TermEndDate=self.days_after(first[logical], 365), InitialTerm=col.integers(np.full(sub.n, 12)),
+                        SubscriptionEndDate=self.values.days_after(first[logical], 365),
+                        TermEndDate=self.values.days_after(first[logical], 365), InitialTerm=col.integers(np.full(sub.n, 12)),
                         CurrentTerm=col.integers(np.full(sub.n, 12)), RenewalTerm=col.integers(np.full(sub.n, 12)))
         self._subscription_versions(sub, is_latest)
         self.sub_account, self.sub_version, self.sub_logical = account, version, logical
         self._amendments_and_orders(sub, version, logical, logical_account)
+        self._fk(sub, "OrderId", "Order", logical)  # one order per subscription, made with its first version
+        self._fk(sub, "SubscriptionVersionAmendmentId", "Amendment", self.amendment_of_sub)
         self._rate_plans(sub)
 
     def _subscription_versions(self, sub: Records, is_latest: np.ndarray) -> None:
@@ -295,18 +167,19 @@ class TenantGenerator:
         amended = np.flatnonzero(version > 1)
         amd = self._new("Amendment", sub.created[amended])
         self._fk(amd, "SubscriptionId", "Subscription", amended)
-        amd.cols.update(Code=self.numbers("Amendment", "Code", amd.n), EffectiveDate=col.dates(amd.created),
+        amd.cols.update(Code=self.values.numbers("Amendment", "Code", amd.n), EffectiveDate=col.dates(amd.created),
                         ContractEffectiveDate=col.dates(amd.created))
         self.amendment_of_sub = np.full(sub.n, -1)
         self.amendment_of_sub[amended] = np.arange(amd.n)
         firsts = np.flatnonzero(version == 1)
         order = self._new("Order", sub.created[firsts])
         self._fk(order, "AccountId", "Account", logical_account)
-        order.cols.update(OrderNumber=self.numbers("Order", "OrderNumber", order.n), OrderDate=col.dates(order.created),
+        order.cols.update(OrderNumber=self.values.numbers("Order", "OrderNumber", order.n), OrderDate=col.dates(order.created),
                           CreatedByMigration=col.booleans(self.rng.random(order.n) < 0.05))
         action = self._new("OrderAction", sub.created)
         self._fk(action, "OrderId", "Order", logical)
         self._fk(action, "SubscriptionId", "Subscription", np.arange(sub.n))
+        self._fk(action, "SubscriptionVersionAmendmentId", "Amendment", self.amendment_of_sub)
         later = col.pick(self.rng, pools.PICKLISTS["OrderAction.Type"], sub.n)
         action.cols.update(Type=pa.array(np.where(version == 1, "CreateSubscription",
                                                   later.to_numpy(zero_copy_only=False)), type=pa.string()),
@@ -322,6 +195,12 @@ class TenantGenerator:
         self._fk(rp, "SubscriptionId", "Subscription", rp_sub)
         self._fk(rp, "ProductRatePlanId", "ProductRatePlan", prp_idx)
         self._fk(rp, "AmendmentId", "Amendment", self.amendment_of_sub[rp_sub])
+        self._fk(rp, "OriginalRatePlanId", "RatePlan", np.arange(rp.n))
+        for owner in ("InvoiceOwnerId", "SubscriptionOwnerId"):
+            self._fk(rp, owner, "Account", self.sub_account[rp_sub])
+        amended = np.flatnonzero(self.amendment_of_sub >= 0)
+        self._fk(self.r["Amendment"], "NewRatePlanId", "RatePlan",
+                 Groups.of(rp_sub, sub.n).first(amended))  # each amendment added its version's first plan
         self._copy(rp, "Name", "ProductRatePlan", prp_idx)
         rp.cols["AmendmentType"] = col.with_nulls(rng, col.pick(rng, pools.PICKLISTS["RatePlan.AmendmentType"], rp.n), 0.3)
         charges = 1 + (rng.random(rp.n) < 0.5)
@@ -333,9 +212,13 @@ class TenantGenerator:
         self._fk(rpc, "RatePlanId", "RatePlan", rpc_rp)
         self._fk(rpc, "ProductRatePlanChargeId", "ProductRatePlanCharge", prpc_idx)
         self._fk(rpc, "SubscriptionId", "Subscription", rp_sub[rpc_rp])
+        self._fk(rpc, "OriginalId", "RatePlanCharge", np.arange(rpc.n))
+        for owner in ("InvoiceOwnerId", "SubscriptionOwnerId"):
+            self._fk(rpc, owner, "Account", self.sub_account[rp_sub[rpc_rp]])
+        self.rpc_plan, self.rp_product_plan = rpc_rp, prp_idx
         for name in ("Name", "ChargeType", "ChargeModel", "BillingPeriod", "UOM"):
             self._copy(rpc, name, "ProductRatePlanCharge", prpc_idx)
-        rpc.cols.update(ChargeNumber=self.numbers("RatePlanCharge", "ChargeNumber", rpc.n),
+        rpc.cols.update(ChargeNumber=self.values.numbers("RatePlanCharge", "ChargeNumber", rpc.n),
                         Segment=col.integers(np.ones(rpc.n)), IsLastSegment=col.booleans(np.ones(rpc.n)),
                         Version=col.integers(self.sub_version[rp_sub[rpc_rp]]),
                         EffectiveStartDate=col.dates(rpc.created))
@@ -343,147 +226,6 @@ class TenantGenerator:
         self._fk(tier, "RatePlanChargeId", "RatePlanCharge", np.arange(rpc.n))
         self._copy(tier, "Currency", "Subscription", rp_sub[rpc_rp])
         tier.cols.update(Tier=col.integers(np.ones(tier.n)), StartingUnit=col.decimals(np.zeros(tier.n), 0))
-
-    # ----- invoices and their lines -----
-
-    def _invoices(self) -> None:
-        rng = self.rng
-        n = self.accounts * max(2, self.days // 7)
-        account, created = self._existing("Account", np.sort(self.clock.spread(rng, n)))
-        order = np.argsort(created, kind="stable")
-        account, created = account[order], created[order]
-        inv = self._new("Invoice", created)
-        self._fk(inv, "AccountId", "Account", account)
-        self._copy(inv, "Currency", "Account", account)
-        inv.cols.update(InvoiceNumber=self.numbers("Invoice", "InvoiceNumber", n), InvoiceDate=col.dates(created),
-                        DueDate=self.days_after(created, 30),
-                        PostedDate=col.timestamps(self.clock.values_after(rng, created, 2 * HOUR_MS, 0.1)))
-        self.invoice_account = account
-        self._invoice_items(inv)
-        self._invoice_item_children(inv)
-
-    def _invoice_items(self, inv: Records) -> None:
-        rng = self.rng
-        if self.forced_items is None:
-            per_invoice = 1 + rng.integers(0, 6, size=inv.n)
-            item_inv = np.repeat(np.arange(inv.n), per_invoice)
-        else:
-            item_inv = np.sort(rng.integers(0, inv.n, size=self.forced_items))
-        item = self._new("InvoiceItem", inv.created[item_inv])
-        account = self.invoice_account[item_inv]
-        sub_idx = Groups.of(self.sub_account, self.accounts).pick(rng, account)
-        rpc_idx = Groups.of(self.r["RatePlanCharge"].parents["SubscriptionId"][1], self.r["Subscription"].n).pick(
-            rng, np.maximum(sub_idx, 0))
-        rpc_idx = np.where(sub_idx >= 0, rpc_idx, -1)
-        self._fk(item, "InvoiceId", "Invoice", item_inv)
-        self._fk(item, "AccountId", "Account", account)
-        self._fk(item, "SubscriptionId", "Subscription", sub_idx)
-        self._fk(item, "RatePlanChargeId", "RatePlanCharge", rpc_idx)
-        self._copy(item, "ChargeName", "RatePlanCharge", rpc_idx, "Name")
-        self._copy(item, "ChargeNumber", "RatePlanCharge", rpc_idx)
-        self._copy(item, "UOM", "RatePlanCharge", rpc_idx)
-        self._copy(item, "SubscriptionNumber", "Subscription", sub_idx, "Name")
-        price = rng.integers(100, 5_000_000, size=item.n)  # 4 decimal places
-        qty = rng.integers(1, 20_000, size=item.n)  # 3 decimal places
-        item.cols.update(UnitPrice=col.decimals(price, 4), Quantity=col.decimals(qty, 3),
-                         ChargeAmount=col.decimals(price * qty, 7),
-                         ChargeDate=col.timestamps(self.clock.values_after(rng, item.created, 0, 0.05)),
-                         ServiceStartDate=col.dates(item.created), ServiceEndDate=self.days_after(item.created, 30))
-
-    def _invoice_item_children(self, inv: Records) -> None:
-        rng, item = self.rng, self.r["InvoiceItem"]
-        item_inv = item.parents["InvoiceId"][1]
-        n_tax = min(2 * inv.n, item.n)
-        tax_item = np.sort(rng.choice(item.n, size=n_tax, replace=False)) if n_tax else np.zeros(0, dtype=np.int64)
-        tax = self._new("TaxationItem", self.clock.after(rng, item.created[tax_item], 60_000))
-        self._fk(tax, "InvoiceItemId", "InvoiceItem", tax_item)
-        self._fk(tax, "InvoiceId", "Invoice", item_inv[tax_item])
-        tax.cols.update(Name=col.pick(rng, ("Sales Tax", "VAT", "GST"), tax.n), TaxDate=col.dates(tax.created))
-        n_adj = min(inv.n // 8 + 1, item.n)
-        adj_item = rng.integers(0, item.n, size=n_adj) if item.n else np.zeros(0, dtype=np.int64)
-        adj = self._new("InvoiceItemAdjustment", self.clock.after(rng, item.created[adj_item], 10 * DAY_MS))
-        self._fk(adj, "SourceId", "InvoiceItem", adj_item)
-        self._fk(adj, "InvoiceId", "Invoice", item_inv[adj_item])
-        self._fk(adj, "AccountId", "Account", self.invoice_account[item_inv[adj_item]])
-        adj.cols.update(AdjustmentNumber=self.numbers("InvoiceItemAdjustment", "AdjustmentNumber", n_adj),
-                        AdjustmentDate=col.dates(adj.created))
-
-    # ----- payments, refunds -----
-
-    def _payments(self) -> None:
-        rng, inv = self.rng, self.r["Invoice"]
-        n = max(1, int(inv.n * 0.7))
-        paid, created = self._existing("Invoice", np.sort(self.clock.spread(rng, n)))
-        account = self.invoice_account[paid]
-        pay = self._new("Payment", created)
-        self._fk(pay, "AccountId", "Account", account)
-        self._fk(pay, "PaymentMethodId", "PaymentMethod", self.default_pm[account])
-        self._copy(pay, "Currency", "Account", account)
-        pay.cols.update(PaymentNumber=self.numbers("Payment", "PaymentNumber", n), EffectiveDate=col.dates(pay.created),
-                        SubmittedOn=col.timestamps(self.clock.values_after(rng, pay.created, HOUR_MS)))
-        ip = self._new("InvoicePayment", pay.created)
-        self._fk(ip, "InvoiceId", "Invoice", paid)
-        self._fk(ip, "PaymentId", "Payment", np.arange(n))
-        ip.cols["Amount"] = pay.cols["Amount"] = self.money(n)
-        refunded = rng.integers(0, n, size=n // 8 + 1)
-        ref = self._new("Refund", self.clock.after(rng, pay.created[refunded], 10 * DAY_MS))
-        self._fk(ref, "AccountId", "Account", account[refunded])
-        self._fk(ref, "PaymentMethodId", "PaymentMethod", self.default_pm[account[refunded]])
-        self._copy(ref, "Currency", "Account", account[refunded])
-        ref.cols.update(RefundNumber=self.numbers("Refund", "RefundNumber", ref.n), RefundDate=col.dates(ref.created),
-                        RefundTransactionTime=col.timestamps(self.clock.values_after(rng, ref.created, HOUR_MS)))
-
-    # ----- credit and debit memos -----
-
-    def _memos(self) -> None:
-        items_by_invoice = Groups.of(self.r["InvoiceItem"].parents["InvoiceId"][1], self.r["Invoice"].n)
-        subs_by_account = Groups.of(self.sub_account, self.accounts)
-        self._memo("CreditMemo", 10, "CreditFromItemId", "InvoiceItem", items_by_invoice, by_invoice=True)
-        self._memo("DebitMemo", 20, "SubscriptionId", "Subscription", subs_by_account, by_invoice=False)
-
-    def _memo(self, obj: str, one_in: int, line_fk: str, line_target: str, groups: Groups, by_invoice: bool) -> None:
-        rng, inv = self.rng, self.r["Invoice"]
-        n = inv.n // one_in + 1
-        invoice = rng.integers(0, inv.n, size=n)
-        account = self.invoice_account[invoice]
-        memo = self._new(obj, self.clock.after(rng, inv.created[invoice], 10 * DAY_MS))
-        self._fk(memo, "AccountId", "Account", account)
-        self._fk(memo, "InvoiceId", "Invoice", invoice)
-        self._copy(memo, "Currency", "Account", account)
-        memo.cols.update(MemoNumber=self.numbers(obj, "MemoNumber", n), MemoDate=col.dates(memo.created),
-                         PostedOn=col.timestamps(self.clock.values_after(rng, memo.created, HOUR_MS)))
-        lines = 1 + (rng.random(n) < 0.5)
-        line_memo = np.repeat(np.arange(n), lines)
-        line = self._new(f"{obj}Item", memo.created[line_memo])
-        self._fk(line, f"{obj}Id", obj, line_memo)
-        owners = invoice[line_memo] if by_invoice else account[line_memo]
-        self._fk(line, line_fk, line_target, groups.pick(rng, owners))
-        line.cols.update(ServiceStartDate=col.dates(line.created), ServiceEndDate=self.days_after(line.created, 30),
-                         ChargeDate=col.timestamps(line.created))
-
-    # ----- usage, bill runs, journal entries -----
-
-    def _misc(self) -> None:
-        rng, acc = self.rng, self.r["Account"]
-        account, created = self._existing("Account", np.sort(self.clock.spread(rng, 4 * self.accounts)))
-        usage = self._new("Usage", created)
-        sub_idx = Groups.of(self.sub_account, self.accounts).pick(rng, account)
-        self._fk(usage, "AccountId", "Account", account)
-        self._fk(usage, "SubscriptionId", "Subscription", sub_idx)
-        self._copy(usage, "AccountNumber", "Account", account)
-        self._copy(usage, "SubscriptionNumber", "Subscription", sub_idx, "Name")
-        usage.cols.update(StartDateTime=col.timestamps(created - DAY_MS), EndDateTime=col.timestamps(created),
-                          SubmissionDateTime=col.timestamps(self.clock.values_after(rng, created, HOUR_MS)),
-                          UniqueKey=col.numbered("U-", np.arange(usage.n)))
-        runs = self._new("BillingRun", np.sort(self.clock.spread(rng, self.days + 2)))
-        single, _ = self._existing("Account", runs.created)
-        self._fk(runs, "AccountId", "Account", np.where(rng.random(runs.n) < 0.2, single, -1))
-        runs.cols.update(BillingRunNumber=self.numbers("BillingRun", "BillingRunNumber", runs.n),
-                         TargetDate=col.dates(runs.created), InvoiceDate=col.dates(runs.created),
-                         NumberOfAccounts=col.integers(rng.integers(1, acc.n + 1, size=runs.n)))
-        je = self._new("JournalEntry", np.sort(self.clock.spread(rng, 2 * self.days)))
-        je.cols.update(Number=self.numbers("JournalEntry", "Number", je.n), JournalEntryDate=col.dates(je.created),
-                       TransferDate=col.timestamps(self.clock.values_after(rng, je.created, DAY_MS, 0.2)))
 
     # ----- versions -----
 
@@ -497,38 +239,4 @@ class TenantGenerator:
             updates = draw_updates(self.rng, rec.n, pools.UPDATES.get(rec.object, pools.DEFAULT_UPDATES))
             v = plan(rec.created, self.end, updates, deletable & (self.rng.random(rec.n) < pools.DELETE_RATE),
                      self.rng)
-        expansion = _Expansion(self, rec, v)
-        columns = {f.name: expansion.column(f) for f in self._fields(rec.object)}
-        columns[DELETED] = col.booleans(v.deleted)
-        valid_from, valid_to = versions_to_segment_bounds(v)
-        return Generated(pa.table(columns), valid_from, valid_to)
-
-
-class _Expansion:
-    """Turns one model's record-level columns into version-level columns."""
-
-    def __init__(self, gen: TenantGenerator, rec: Records, versions: Versions):
-        self.gen, self.rec, self.v = gen, rec, versions
-        self.rows = pa.array(versions.rec)  # the record of each version row
-        self.source = pa.array(versions.value_source())  # the row whose mutable values a row shows
-        self.created_rows = rec.created[versions.rec]
-        self.mutable = set(pools.MUTABLE.get(rec.object, ()))
-        self.creators = col.pick(gen.rng, pools.USERS, rec.n)
-
-    def column(self, f: Field) -> pa.Array:
-        gen, rec, v = self.gen, self.rec, self.v
-        if f.name == "Id":
-            return rec.ids.take(self.rows)
-        if f.name in ("CreatedDate", "UpdatedDate"):
-            return col.timestamps(self.created_rows if f.name == "CreatedDate" else v.time)
-        if f.name == "CreatedById":
-            return self.creators.take(self.rows)
-        if f.name == "UpdatedById":
-            return col.pick(gen.rng, pools.USERS, len(v)).take(self.source)
-        if f.name in rec.version_cols:
-            return rec.version_cols[f.name]
-        if f.name in self.mutable and f.name not in rec.cols:
-            return gen.default(rec.object, f, self.created_rows).take(self.source)
-        if f.name not in rec.cols:
-            rec.cols[f.name] = gen.default(rec.object, f, rec.created)
-        return rec.cols[f.name].take(self.rows)
+        return emit(self.values, rec, v, self._fields(rec.object))

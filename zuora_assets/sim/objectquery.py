@@ -6,7 +6,8 @@
   `pageSize` 1..99 (default 10), `cursor` = the previous page's `nextPage` (opaque, keyset on sort value + Id).
 - Response `{"data":[...], "nextPage": "..."}` (no nextPage on the last page); keys camelCase, datetimes
   ISO-8601 with the tenant offset (`-07:00`), decimals as numbers, nulls omitted unless includeNullFields=true.
-- Deleted records are never returned. `invoice-items` requires a filter.
+- Deleted records are never returned. `invoice-items` requires a filter. Only filterable fields filter
+  ("only listed filterable fields", developer.zuora.com Object Queries); others are refused with 400.
 """
 
 from __future__ import annotations
@@ -143,6 +144,9 @@ def _filter(text: str, fields: dict[str, Field], tenant_tz: str, path: str) -> p
         raise ObjectQueryError(400, f"filter[] {text!r} must look like field.OP:value (OP: EQ NE LT GT LE GE SW IN).")
     name, op, raw = m.group(1), m.group(2).upper(), m.group(3)
     f = _field(name, fields, f"filter[] on {path}")
+    if not f.filterable:
+        raise ObjectQueryError(400, f"filter[] {text!r}: {f.name} is not filterable (describe says "
+                                    "<filterable>false</filterable>); filter on another field")
     ref = pc.field(f.name)
     try:
         if raw.lower() == "null" and op in ("EQ", "NE"):

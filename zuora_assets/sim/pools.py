@@ -1,37 +1,45 @@
-"""Value pools and per-model knobs for generated data: picklist options, text (with CSV-hostile values), churn."""
+"""Value pools and per-model knobs for generated data: picklist weights, text (and its rare CSV hazards), churn."""
 
 from __future__ import annotations
-
-# Text values a CSV writer must quote (RFC 4180): commas, quotes, LF and CRLF inside values, and non-ASCII.
-TRICKY_TEXT = (
-    "Acme, Inc.",
-    'The "Best" Widgets',
-    "Line one\nLine two",
-    'Comma, "quote" and\nnewline',
-    "Windows\r\nline break",
-    "Café Zürich AG",
-)
 
 COMPANIES = (
     "Globex Corporation", "Initech", "Umbrella Holdings", "Stark Industries", "Wayne Enterprises",
     "Hooli", "Vandelay Industries", "Soylent Foods", "Tyrell Systems", "Cyberdyne Labs", "Wonka Confections",
-    "Oceanic Airlines", "Massive Dynamic", "Aperture Science", "Blue Sun Logistics",
-) + TRICKY_TEXT
+    "Oceanic Airlines", "Massive Dynamic", "Aperture Science", "Blue Sun Logistics", "Acme Corporation",
+    "Northwind Traders", "Contoso Ltd", "Fabrikam Inc", "Litware Inc", "Adventure Works", "Tailspin Toys",
+)
 
 NOTES = (
     "Renewal discussed with finance", "Net 30 approved", "VIP customer", "Migrated from legacy billing",
     "Prefers invoices by email",
-) + TRICKY_TEXT
+)
 
-FIRST_NAMES = ("Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Margaret", "Ken", "Frances", "José")
-LAST_NAMES = ("Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Hamilton", "Thompson", "O'Neil")
+# Values a careless CSV reader breaks on, and how often real tenants have them. They are rare (account
+# names with a comma are common, embedded line breaks are not), so each kind lands in about `rate` of the
+# values of a free-text field, and at least once in every model that has free text, so a small tenant has
+# them too (reference/zuora_api.md 3.6: "quoted fields can contain newlines"; NUL bytes have been seen).
+HAZARDS: dict[str, tuple[tuple[str, ...], float]] = {
+    "comma": (("Acme, Inc.", "Smith, Jones & Partners", "Support, Premium"), 0.02),
+    "quote": (('The "Best" Widgets', 'Unit 4, "The Works"'), 0.003),
+    "newline": (("Line one\nLine two", 'Comma, "quote" and\nnewline'), 0.002),
+    "crlf": (("Windows\r\nline break",), 0.001),
+    "accented": (("Café Zürich AG", "Müller & Söhne GmbH", "José Núñez", "Łukasz Wróbel"), 0.02),
+    "non_latin": (("株式会社サンプル", "ООО «Ромашка»", "Ελληνικά Προϊόντα Α.Ε.", "شركة المثال"), 0.01),
+}
+FREE_TEXT = ("Name", "Notes", "Comments", "Comment", "Description", "Address1", "Address2", "City",
+             "FirstName", "LastName", "CreditCardHolderName", "AchAccountName")
+
+FIRST_NAMES = ("Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Margaret", "Ken", "Frances", "Maria", "Wei",
+               "Priya", "Olu", "Sven")
+LAST_NAMES = ("Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Hamilton", "Thompson", "O'Neil",
+              "Nakamura", "Okafor", "Larsen", "Garcia", "Chen")
 CITIES = ("San Francisco", "New York", "London", "Berlin", "Sydney", "Toronto", "Paris", "Tokyo")
 STATES = ("CA", "NY", "WA", "TX", "NSW", "ON", None)
 COUNTRIES = ("United States", "United Kingdom", "Germany", "Australia", "Canada", "France", "Japan")
-STREETS = ("1 Market St", "500 Fifth Ave, Suite 12", "10 Downing St", 'Unit 4, "The Works"', "221B Baker St")
+STREETS = ("1 Market St", "500 Fifth Ave", "10 Downing St", "221B Baker St", "42 Wallaby Way", "1600 Amphitheatre Pkwy")
 CURRENCIES = ("USD", "USD", "USD", "EUR", "GBP", "AUD")
 REGIONS = ("AMER", "EMEA", "APAC", "LATAM")
-PRODUCTS = ("Platform", "Analytics Add-on", "Support, Premium", "Storage", "API Calls", "Seats")
+PRODUCTS = ("Platform", "Analytics Add-on", "Premium Support", "Storage", "API Calls", "Seats")
 UOMS = ("Each", "Seat", "GB", "API Call", "Hour")
 JURISDICTIONS = ("CALIFORNIA", "NEW YORK", "WASHINGTON", "ONTARIO", "NEW SOUTH WALES")
 
@@ -49,7 +57,7 @@ PICKLISTS: dict[str, tuple[str, ...]] = {
     "Amendment.Type": ("NewProduct", "UpdateProduct", "RemoveProduct", "Renewal", "TermsAndConditions"),
     "Amendment.Status": ("Completed", "Completed", "Draft", "Pending Activation"),
     "Invoice.Status": ("Posted", "Posted", "Posted", "Draft", "Canceled"),
-    "ProcessingType": ("0", "0", "0", "1"),
+    "InvoiceItem.ProcessingType": ("0", "0", "0", "1"),
     "TaxMode": ("TaxExclusive", "TaxInclusive"),
     "InvoiceItemAdjustment.Type": ("Credit", "Charge"),
     "InvoiceItemAdjustment.Status": ("Processed", "Processed", "Canceled"),
@@ -72,7 +80,8 @@ PICKLISTS: dict[str, tuple[str, ...]] = {
     "Order.Category": ("NewSales", "NewSales", "Return"),
     "OrderAction.Type": ("AddProduct", "UpdateProduct", "RemoveProduct", "Renewal", "TermsAndConditions"),
     "JournalEntry.Status": ("Created", "Created", "Cancelled"),
-    "TransactionType": ("Invoice Item", "Payment", "Refund", "Credit Memo Item", "Taxation Item"),
+    "TransactionType": ("Invoice Item", "Invoice Item", "Taxation Item", "Electronic Payment", "External Payment",
+                        "Electronic Refund", "Credit Memo Item"),
 }
 
 TEXT_POOLS: dict[str, tuple[str | None, ...]] = {

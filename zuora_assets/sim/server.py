@@ -63,8 +63,8 @@ class Response:
         return cls(status, json.dumps(data).encode(), "application/json;charset=UTF-8", headers or {})
 
     @classmethod
-    def xml(cls, status: int, text: str) -> Response:
-        return cls(status, text.encode(), "application/xml;charset=UTF-8")
+    def xml(cls, status: int, text: str, content_type: str = "application/xml;charset=UTF-8") -> Response:
+        return cls(status, text.encode(), content_type)
 
 
 Handler = Callable[[Request], Response]

@@ -12,11 +12,13 @@ from typing import Any
 import pyarrow as pa
 
 from zuora_assets.sim import tz
+from zuora_assets.sim.actions import Actions
 from zuora_assets.sim.api import ZuoraApi
 from zuora_assets.sim.aqua import Aqua
 from zuora_assets.sim.auth import Tokens
 from zuora_assets.sim.clock import SimClock
 from zuora_assets.sim.config import SimConfig
+from zuora_assets.sim.exports import Exports
 from zuora_assets.sim.faults import IMMEDIATE, FaultBook, parse_rule
 from zuora_assets.sim.server import Request, Response, SimHTTPServer
 from zuora_assets.sim.tenant import Tenant
@@ -44,6 +46,8 @@ class Simulator:
         self.faults = FaultBook()
         self._workdir: Path | None = None  # result files live here while the server runs
         self.aqua = Aqua(self.config)
+        self.actions = Actions()
+        self.exports = Exports(self.config, self.aqua.files)
         self._log: list[dict[str, Any]] = []
         self._log_lock = threading.Lock()
         self._lag_ms = int(self.config.visibility_lag * 1000)
@@ -57,7 +61,7 @@ class Simulator:
         if self._server is not None:
             return self.base_url
         self._workdir = Path(tempfile.mkdtemp(prefix="zuora-sim-"))
-        self.aqua.workdir = self._workdir
+        self.aqua.workdir = self.exports.workdir = self._workdir
         self._server = SimHTTPServer(host, port, self._api.dispatch, self._api.record)
         self._server.start()
         self._clock.start()
@@ -199,7 +203,7 @@ class Simulator:
         return self.aqua.max_in_flight
 
     def stats(self) -> dict[str, Any]:
-        return {"now": tz.iso_z(self.clock_ms()), "jobs_in_flight": self.aqua.in_flight(),
+        return {"now": tz.iso_z(self.clock_ms()), "jobs_in_flight": self.aqua.in_flight(self.clock_ms()),
                 "max_jobs_in_flight": self.aqua.max_in_flight, "jobs": len(self.aqua.jobs),
                 "files": len(self.aqua.files), "requests": len(self._log)}
 
@@ -209,6 +213,8 @@ class Simulator:
             t.reset()
         self.faults.clear()
         self.aqua.reset()
+        self.actions.reset()
+        self.exports.reset()
         self.tokens.expire_all()
         self.clear_requests()
         self._lag_ms = int(self.config.visibility_lag * 1000)
@@ -231,7 +237,7 @@ class Simulator:
             "json": _json_or_none(req), "form": _redacted_form(req), "status": resp.status,
             "time": tz.iso_z(self.clock_ms()), "track_id": req.header("Zuora-Track-Id"),
             "entity_ids": req.header("Zuora-Entity-Ids"), "job_id": req.notes.get("job_id"),
-            "jobs_in_flight": self.aqua.in_flight(),
+            "jobs_in_flight": self.aqua.in_flight(),  # as last advanced (a log line must not run a job)
         }
         with self._log_lock:
             self._log.append(entry)

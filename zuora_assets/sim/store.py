@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 from typing import Any
 
 import numpy as np
@@ -189,7 +189,7 @@ def convert(value: Any, ztype: str) -> Any:
     if ztype == "integer":
         return int(value)
     if ztype == "decimal":
-        return Decimal(str(value)).quantize(Decimal("0.000000001"))
+        return _decimal(value)
     if ztype == "boolean":
         return value if isinstance(value, bool) else str(value).lower() == "true"
     if ztype == "date":
@@ -200,6 +200,24 @@ def convert(value: Any, ztype: str) -> Any:
             return tz.to_ms(value.replace(microsecond=0))
         return tz.parse_literal(str(value).replace(" ", "T"), "UTC").start  # no offset = UTC
     return str(value)
+
+
+DECIMAL_PLACES, DECIMAL_DIGITS = 9, 38  # the lake's decimal(38, 9): 29 digits before the point, 9 after
+
+
+def _decimal(value: Any) -> Decimal:
+    """A decimal value, exactly, as long as it fits decimal(38, 9) (Python's default context would round at 28
+    digits, and refuse to quantize beyond them)."""
+    with localcontext(prec=DECIMAL_DIGITS + 30):
+        d = Decimal(str(value))
+        if not d.is_finite():
+            raise ValueError(f"{value!r} is not a finite number")
+        q = d.quantize(Decimal(1).scaleb(-DECIMAL_PLACES))
+    if q != d:
+        raise ValueError(f"{value!r} has more than {DECIMAL_PLACES} decimal places")
+    if len(q.as_tuple().digits) > DECIMAL_DIGITS:
+        raise ValueError(f"{value!r} has more than {DECIMAL_DIGITS - DECIMAL_PLACES} digits before the point")
+    return q
 
 
 def jsonable(row: Mapping[str, Any], fields: Mapping[str, Field]) -> dict:
@@ -214,7 +232,8 @@ def jsonable(row: Mapping[str, Any], fields: Mapping[str, Field]) -> dict:
         elif ztype == "date":
             out[name] = value.isoformat()
         elif ztype == "decimal":
-            out[name] = format(value.normalize(), "f")
+            with localcontext(prec=DECIMAL_DIGITS + 30):
+                out[name] = format(value.normalize(), "f")
         else:
             out[name] = value
     return out

@@ -12,7 +12,8 @@ import pyarrow.compute as pc
 from zuora_assets.sim import columns as col
 from zuora_assets.sim import tz
 from zuora_assets.sim.config import SimConfig, check_custom_field
-from zuora_assets.sim.generate import MODEL_TAGS, TenantGenerator
+from zuora_assets.sim.generate import TenantGenerator
+from zuora_assets.sim.records import MODEL_TAGS
 from zuora_assets.sim.store import Change, ModelStore
 from zuora_assets.sim.timeline import Clock
 from zuora_assets.sim.versions import DELETED, Segment

@@ -20,9 +20,9 @@ PACIFIC = "America/Los_Angeles"
 DAY_MS = 86_400_000
 
 _DATETIME = re.compile(
-    r"^(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(Z|[+-]\d{2}:?\d{2})?$", re.IGNORECASE
+    r"^(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$", re.IGNORECASE
 )
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(Z|[+-]\d{2}:?\d{2})?$", re.IGNORECASE)
 _SPACED = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}")
 
 
@@ -36,6 +36,11 @@ def to_ms(dt: datetime) -> int:
 def from_ms(ms: int) -> datetime:
     """The aware UTC datetime of epoch milliseconds `ms`."""
     return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=int(ms))
+
+
+def naive(ms: int) -> datetime:
+    """The naive UTC datetime of epoch milliseconds `ms` (how Arrow timestamp('ms') scalars are built)."""
+    return from_ms(ms).replace(tzinfo=None)
 
 
 def iso_z(ms: int) -> str:
@@ -74,26 +79,32 @@ class Literal:
 
 
 def parse_literal(text: str, tenant_tz: str) -> Literal:
-    """Parse an Export ZOQL datetime literal the way Zuora does.
+    """Parse an Export ZOQL datetime literal the way Zuora documents it ("Export ZOQL Filter Statements").
 
-    `YYYY-MM-DDTHH:MM:SS` with `Z`, `±hh:mm` or `±hhmm` is that instant; without an offset it is tenant
-    time. `YYYY-MM-DD` is the whole tenant-local day. `YYYY-MM-DD HH:MM:SS` (space) is silently ignored.
-    Raises ValueError for anything else.
+    `YYYY-MM-DDThh:mm[:ss[.SSS]]` with `Z`, `±hh:mm` (or `±hhmm`) is that instant; the seconds and the zone
+    are optional, and without a zone it is tenant time (WSDL 69+). `YYYY-MM-DD` is the whole day in tenant
+    time, `YYYY-MM-DDZ` (or with an offset) the whole day in that zone. `YYYY-MM-DD hh:mm:ss` (a space)
+    is silently ignored by Zuora (reference/zuora_api.md 3.6). Raises ValueError for anything else.
     """
     text = text.strip()
     if _SPACED.match(text):
         return Literal(ignored=True)
-    if _DATE.match(text):
-        day = date.fromisoformat(text)
-        return Literal(local_midnight_ms(day, tenant_tz), local_midnight_ms(day + timedelta(days=1), tenant_tz))
+    m = _DATE.match(text)
+    if m:
+        day, off = date.fromisoformat(m.group(1)), m.group(2)
+        start = local_midnight_ms(day, tenant_tz) if off is None else to_ms(datetime(day.year, day.month, day.day)) - _offset_ms(off)
+        return Literal(start, start + DAY_MS if off is not None else local_midnight_ms(day + timedelta(days=1), tenant_tz))
     m = _DATETIME.match(text)
     if not m:
         raise ValueError(f"{text!r} is not a datetime literal (use YYYY-MM-DDTHH:MM:SSZ)")
     day, hh, mi, ss, off = m.groups()
-    naive = datetime.fromisoformat(f"{day}T{hh}:{mi}:{ss}")
+    try:
+        naive_dt = datetime.fromisoformat(f"{day}T{hh}:{mi}:{ss or '00'}")
+    except ValueError as e:
+        raise ValueError(f"{text!r} is not a valid date and time ({e})") from e
     if off is None:
-        return Literal(to_ms(naive.replace(tzinfo=ZoneInfo(tenant_tz))))
-    return Literal(to_ms(naive) - _offset_ms(off))
+        return Literal(to_ms(naive_dt.replace(tzinfo=ZoneInfo(tenant_tz))))
+    return Literal(to_ms(naive_dt) - _offset_ms(off))
 
 
 def _offset_ms(off: str) -> int:
@@ -111,34 +122,40 @@ def offset_text(seconds: int, colon: bool) -> str:
     return f"{sign}{hours:02d}{':' if colon else ''}{minutes:02d}"
 
 
+FIRST_SECOND, LAST_SECOND = -62135596800, 253402300799  # 0001-01-01T00:00:00Z, 9999-12-31T23:59:59Z
+_SAFE = (FIRST_SECOND + 2 * 86400, LAST_SECOND - 2 * 86400)  # where every zone's local time is a valid date
+
+
 def _offset_at(second: int, zone: ZoneInfo) -> int:
     return int(datetime.fromtimestamp(second, zone).utcoffset().total_seconds())
 
 
-@lru_cache(maxsize=64)
-def _transitions(tz: str, first_day: int, last_day: int) -> tuple[np.ndarray, np.ndarray]:
-    """(instants where the UTC offset changes, offsets before/after each) for whole UTC days in the range."""
+@lru_cache(maxsize=1 << 16)
+def _day_offsets(tz: str, day: int) -> tuple[int, int, int]:
+    """(offset at the day's first second, offset at its last, first second with the latter) of a UTC day."""
     zone = ZoneInfo(tz)
-    instants, offsets = [], [_offset_at(first_day * 86400, zone)]
-    for day in range(first_day, last_day + 1):
-        lo, hi = day * 86400, (day + 1) * 86400
-        after = _offset_at(hi, zone)
-        if after == offsets[-1]:
-            continue
-        while hi - lo > 1:  # the first second with the new offset
-            mid = (lo + hi) // 2
-            lo, hi = (mid, hi) if _offset_at(mid, zone) == offsets[-1] else (lo, mid)
-        instants.append(hi)
-        offsets.append(after)
-    return np.array(instants, dtype=np.int64), np.array(offsets, dtype=np.int64)
+    lo, hi = day * 86400, day * 86400 + 86399
+    first, last = _offset_at(lo, zone), _offset_at(hi, zone)
+    while first != last and hi - lo > 1:  # the first second with the new offset
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if _offset_at(mid, zone) == first else (lo, mid)
+    return first, last, hi
 
 
 def utc_offsets(seconds: np.ndarray, tz: str) -> np.ndarray:
-    """The UTC offset (in seconds) of zone `tz` at each epoch-second instant."""
+    """The UTC offset (in seconds) of zone `tz` at each epoch-second instant.
+
+    Looked up once per distinct UTC day (twice more where the offset changes that day). Instants within two
+    days of year 1 or 9999 take the offset of the nearest instant whose local time every zone can express.
+    """
     if len(seconds) == 0 or tz == "UTC":
         return np.zeros(len(seconds), dtype=np.int64)
-    instants, offsets = _transitions(tz, int(seconds.min()) // 86400 - 1, int(seconds.max()) // 86400 + 1)
-    return offsets[np.searchsorted(instants, seconds, side="right")]
+    clamped = np.clip(seconds, *_SAFE)
+    days, inverse = np.unique(clamped // 86400, return_inverse=True)
+    table = np.array([_day_offsets(tz, int(d)) for d in days], dtype=np.int64).reshape(-1, 3)
+    inverse = inverse.ravel()
+    first, last, switch = table[inverse, 0], table[inverse, 1], table[inverse, 2]
+    return np.where(clamped >= switch, last, first)
 
 
 def _epoch_seconds(ts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -171,6 +188,8 @@ def render_datetimes(ts: pa.Array, tz: str, pacific_date_only: bool = True) -> p
     seconds, valid = _epoch_seconds(ts)
     n = len(seconds)
     offsets = utc_offsets(seconds, tz)
+    local = seconds + offsets
+    offsets = np.where((local < FIRST_SECOND) | (local > LAST_SECOND), 0, offsets)  # say it in UTC (+0000)
     uniques, inverse = np.unique(offsets, return_inverse=True)
     suffixes = np.array([list(offset_text(int(u), colon=False).encode()) for u in uniques], dtype=np.uint8)
     rows = np.empty((n, 24), dtype=np.uint8)
@@ -188,6 +207,13 @@ def render_datetimes(ts: pa.Array, tz: str, pacific_date_only: bool = True) -> p
     return pa.StringArray.from_buffers(n, pa.py_buffer(ends), pa.py_buffer(data), validity)
 
 
-def format_instant(ms: int, tz: str) -> str:
-    """One instant as ISO-8601 with the zone's colon offset, e.g. `2025-03-25T06:26:16-07:00`."""
-    return from_ms(ms).astimezone(ZoneInfo(tz)).isoformat()
+def format_instant(ms: int, tz: str, timespec: str = "auto") -> str:
+    """One instant as ISO-8601 with the zone's colon offset, e.g. `2025-03-25T06:26:16-07:00`.
+
+    An instant whose local time would fall before year 1 or after 9999 is given in UTC (`+00:00`).
+    """
+    utc = from_ms(ms)
+    try:
+        return utc.astimezone(ZoneInfo(tz)).isoformat(timespec=timespec)
+    except OverflowError:
+        return utc.isoformat(timespec=timespec)

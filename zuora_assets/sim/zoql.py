@@ -1,99 +1,54 @@
-"""The Export ZOQL subset the simulator understands, parsed into a plan that runs on an Arrow table.
+"""The ZOQL the simulator understands, parsed into a `plan.ExportQuery`, in Zuora's two dialects.
 
-Grammar (keywords and names case-insensitive):
-    select <field, ... | *> from <Object> [where <cond>] [order by <field> [asc|desc], ...] [limit n | limit o, n]
-    cond := cond or cond | cond and cond | not cond | (cond) | <field> <op> <literal> | <field> is [not] null
+Export ZOQL (AQuA, object export; docs.zuora.com .../legacy-query-methods/export-zoql, "Export ZOQL Select
+Statements" and "Export ZOQL Filter Statements"):
+    select <field, ... | * | Join.* > from <Object> [where <cond>] [order by <field> [asc|desc], ...]
+        [limit n | limit o, n]
+    cond := cond or cond | cond and cond | not cond | (cond) | <field> <op> <literal> | <field> like 'p%'
+          | <field> is [not] null | <field> = null | <field> != null
     op   := = != <> < <= > >=        literal := 'text' | number | true | false | null
-A field is `Field`, `Object.Field` (own object) or `Rel.Id` (the own field `RelId`, headed `Rel.Id`).
-`*` means every exported field. Datetime literals: `YYYY-MM-DDTHH:MM:SS` with `Z`, `±hh:mm` or `±hhmm`;
-no offset = tenant time zone; `YYYY-MM-DD` = the whole tenant-local day. A space-separated datetime
-(`'2024-01-01 00:00:00'`) makes Zuora silently ignore the predicate, so the simulator does the same.
-Errors raise ZoqlError, which the AQuA layer reports as 90005.
-The parsed query also knows which UpdatedDate range its condition implies (`span`), so that it runs on
-the rows of that range only (found by binary search), whether that range alone decides the condition
-(`span_exact`, e.g. a window `UpdatedDate >= a and UpdatedDate < b`), and which fields the condition reads.
+Keywords and names are case-insensitive. A field is `Field`, `Object.Field` (own object) or `Join.Field` for
+an object the data source joins (`BillToContact.WorkEmail` on InvoiceItem; catalog `joins`); `*` means the
+exported fields. Datetime literals per `tz.parse_literal`; numbers may be quoted. `like` takes `%` and `_`
+(strings only). Comparing two fields, and `in`, are not Export ZOQL (the filter table lists no `in`).
+
+ZOQL (the REST query action, docs .../legacy-query-methods/zoql and "Filter statements"): one object, no
+joins, no `*`, no `order by` or `limit`, no parentheses (`and` binds tighter than `or`), keywords in lower
+case, no `in` ("Zuora does not support ... IN operator"), at most 200 conditions.
+
+Names follow `catalog.API_NAME` (ASCII), the same rule the control plane applies to custom fields, so
+every field the simulator accepts can be queried. Errors raise ZoqlError (AQuA reports 90005).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
-from decimal import Decimal, InvalidOperation
+from typing import Protocol
 
-import numpy as np
-import pyarrow as pa
 import pyarrow.compute as pc
 
-from zuora_assets.sim import tz
-from zuora_assets.sim.versions import INF_MS, Rows, Span
-from zuora_assets.zuora.catalog import Field, arrow_type
+from zuora_assets.sim.plan import CURSOR, Column, Cond, ExportQuery, ZoqlError, compare, like
+from zuora_assets.zuora.catalog import API_NAME, Field
 
+__all__ = ["EXPORT", "ZOQL", "Schema", "ZoqlError", "parse", "tokenize"]
+
+EXPORT, ZOQL = "export", "zoql"
+MAX_CONDITIONS = 200
 _TOKEN = re.compile(
-    r"\s*(?:(?P<str>'(?:[^'\\]|\\.|'')*')|(?P<num>-?\d+(?:\.\d+)?)"
-    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)|(?P<op>!=|<>|<=|>=|=|<|>)|(?P<punct>[(),*]))"
+    rf"\s*(?:(?P<str>'(?:[^'\\]|\\.|'')*')|(?P<num>-?\d+(?:\.\d+)?)"
+    rf"|(?P<name>{API_NAME}(?:\.(?:{API_NAME}|\*))?)|(?P<op>!=|<>|<=|>=|=|<|>)|(?P<punct>[(),*]))"
 )
-_OPS = {"=": pc.equal, "!=": pc.not_equal, "<>": pc.not_equal, "<": pc.less, "<=": pc.less_equal,
-        ">": pc.greater, ">=": pc.greater_equal}
-TRUE = pc.scalar(True)
-CURSOR = "UpdatedDate"
-_POSITION = "__position"
 
 
-class ZoqlError(ValueError):
-    """A query the simulator (like Zuora) refuses; the message names the problem."""
+class Schema(Protocol):
+    """What the parser needs to know about the tenant's objects."""
 
+    def object(self, name: str) -> tuple[str, dict[str, Field]]:
+        """(canonical object name, exported fields by lower-case name); ZoqlError for an unknown object."""
 
-@dataclass(frozen=True)
-class Column:
-    """One output column: its CSV header (`Account.Name`) and the field it reads."""
-
-    header: str
-    field: Field
-
-
-@dataclass(frozen=True)
-class ExportQuery:
-    """A parsed export query: which columns, which rows, in which order."""
-
-    object: str
-    columns: tuple[Column, ...]
-    where: pc.Expression | None
-    order: tuple[tuple[str, str], ...]
-    offset: int = 0
-    limit: int | None = None
-    span: Span | None = None
-    span_exact: bool = False
-    where_fields: tuple[str, ...] = ()
-
-    def run(self, rows: Rows) -> Rows:
-        """Filter, sort and slice `rows`, the candidates whose UpdatedDate is in `span`.
-
-        Only the columns the query reads are built; a condition that `span` decides is not evaluated again.
-        """
-        if self.where is not None and not self.span_exact and len(rows):
-            narrow = rows.columns(self.where_fields).append_column(_POSITION, pa.array(np.arange(len(rows))))
-            rows = rows.take(narrow.filter(self.where).column(_POSITION).to_numpy())
-        if self.order and len(rows):
-            keys = rows.columns([name for name, _ in self.order])
-            if not _in_order(keys, self.order):
-                rows = rows.take(pc.sort_indices(keys, sort_keys=list(self.order)).to_numpy())
-        return rows.slice(self.offset, None if self.limit is None else self.offset + self.limit)
-
-
-def _in_order(keys: pa.Table, order: tuple[tuple[str, str], ...]) -> bool:
-    """Whether `keys` already are in `order` (rows often come sorted); False means: sort them.
-
-    Checked in one linear pass for a single key without nulls; anything else is sorted.
-    """
-    if keys.num_rows < 2:
-        return True
-    if len(order) != 1 or keys.column(0).null_count:
-        return False
-    values = keys.column(0).combine_chunks()
-    ascending = pc.less_equal if order[0][1] == "ascending" else pc.greater_equal
-    return pc.all(ascending(values[:-1], values[1:])).as_py()
+    def join(self, obj: str, name: str) -> tuple[str, tuple[str, ...], dict[str, Field]] | None:
+        """(canonical join name, foreign-key chain, the joined object's fields), or None when `obj` has no such join."""
 
 
 @dataclass
@@ -121,41 +76,17 @@ def tokenize(text: str) -> list[_Token]:
     return tokens
 
 
-FieldsOf = Callable[[str], tuple[str, dict[str, Field]]]
-
-
-def parse(text: str, fields_of: FieldsOf, tenant_tz: str) -> ExportQuery:
-    """Parse an Export ZOQL query; `fields_of(object)` gives (canonical object name, exported fields by lower name)."""
-    return _Parser(tokenize(text), fields_of, tenant_tz).query()
-
-
-@dataclass(frozen=True)
-class _Cond:
-    """A parsed condition and the UpdatedDate range every row it keeps lies in (None = any).
-
-    `exact`: the range alone decides the condition (rows in it need no further check).
-    """
-
-    expr: pc.Expression
-    span: Span | None = None
-    exact: bool = False
-
-    def __and__(self, other: _Cond) -> _Cond:
-        spans = [s for s in (self.span, other.span) if s is not None]
-        span = (max(s[0] for s in spans), min(s[1] for s in spans)) if spans else None
-        return _Cond(self.expr & other.expr, span, self.exact and other.exact)
-
-    def __or__(self, other: _Cond) -> _Cond:
-        both = self.span is not None and other.span is not None
-        span = (min(self.span[0], other.span[0]), max(self.span[1], other.span[1])) if both else None
-        return _Cond(self.expr | other.expr, span)
+def parse(text: str, schema: Schema, tenant_tz: str, dialect: str = EXPORT) -> ExportQuery:
+    """Parse a query of `dialect` (EXPORT or ZOQL) against `schema`."""
+    return _Parser(tokenize(text), schema, tenant_tz, dialect).query()
 
 
 class _Parser:
-    def __init__(self, tokens: list[_Token], fields_of: FieldsOf, tenant_tz: str):
-        self.tokens, self.pos, self.fields_of, self.tz = tokens, 0, fields_of, tenant_tz
+    def __init__(self, tokens: list[_Token], schema: Schema, tenant_tz: str, dialect: str):
+        self.tokens, self.pos, self.schema, self.tz, self.dialect = tokens, 0, schema, tenant_tz, dialect
         self.object, self.fields = "", {}
-        self.read: dict[str, None] = {}  # fields the condition reads, in order
+        self.read: dict[str, None] = {}  # own fields the condition reads, in order
+        self.read_joins: dict[str, Column] = {}  # joined columns the condition reads
 
     # ----- token helpers -----
 
@@ -172,6 +103,8 @@ class _Parser:
     def accept(self, word: str) -> bool:
         tok = self.peek()
         if tok is not None and (tok.word == word or (tok.kind in ("punct", "op") and tok.text == word)):
+            if self.dialect == ZOQL and tok.kind == "name" and tok.text != word:
+                raise ZoqlError(f"ZOQL keywords must be in lower case; found {tok.text!r}")
             self.pos += 1
             return True
         return False
@@ -180,6 +113,9 @@ class _Parser:
         if not self.accept(word):
             tok = self.peek()
             raise ZoqlError(f"expected {word!r} but found {tok.text if tok else 'the end of the query'!r}")
+
+    def refuse(self, what: str) -> None:
+        raise ZoqlError(f"{what} is not supported in ZOQL queries (the REST query action); use Export ZOQL")
 
     # ----- grammar -----
 
@@ -190,23 +126,43 @@ class _Parser:
             self.pos += 1
         select_tokens, _ = self.tokens[start:self.pos], self.expect("from")
         obj = self.next("an object name")
-        self.object, self.fields = self.fields_of(obj.text)
+        self.object, self.fields = self.schema.object(obj.text)
         columns = self.select_list(select_tokens)
         where = self.condition() if self.accept("where") else None
+        if where is not None and self.dialect == ZOQL and where.count > MAX_CONDITIONS:
+            raise ZoqlError(f"the query has {where.count} conditions; ZOQL allows at most {MAX_CONDITIONS}")
         order = self.order_by() if self.accept("order") else ()
         offset, limit = self.limit() if self.accept("limit") else (0, None)
         if self.peek() is not None:
             raise ZoqlError(f"unexpected {self.peek().text!r} after the end of the query")
         return ExportQuery(self.object, columns, where.expr if where else None, order, offset, limit,
-                           where.span if where else None, where.exact if where else False, tuple(self.read))
+                           where.span if where else None, where.exact if where else False, tuple(self.read),
+                           tuple(self.read_joins.values()))
 
     def select_list(self, tokens: list[_Token]) -> tuple[Column, ...]:
-        if len(tokens) == 1 and tokens[0].text == "*":
-            return tuple(Column(f"{self.object}.{f.name}", f) for f in self.fields.values())
         names = [t for t in tokens if t.text != ","]
-        if not names or any(t.kind != "name" for t in names) or len(tokens) != 2 * len(names) - 1:
+        if not names or any(t.kind == "punct" and t.text != "*" for t in names) or len(tokens) != 2 * len(names) - 1:
             raise ZoqlError("the select list must be '*' or field names separated by commas")
-        return tuple(self.column(t.text) for t in names)
+        columns: list[Column] = []
+        for t in names:
+            if t.text == "*" or t.text.endswith(".*"):
+                if self.dialect == ZOQL:
+                    self.refuse("the * wildcard")
+                columns += self.wildcard(t.text[:-2] if t.text != "*" else "")
+            elif t.kind == "name":
+                columns.append(self.column(t.text))
+            else:
+                raise ZoqlError(f"expected a field name in the select list but found {t.text!r}")
+        return tuple(columns)
+
+    def wildcard(self, prefix: str) -> list[Column]:
+        if not prefix or prefix.lower() == self.object.lower():
+            return [Column(f"{self.object}.{f.name}", f) for f in self.fields.values()]
+        found = self.schema.join(self.object, prefix)
+        if found is None:
+            raise ZoqlError(f"There is no object named {prefix} in the {self.object} data source")
+        join, chain, fields = found
+        return [Column(f"{join}.{f.name}", f, chain) for f in fields.values()]
 
     def column(self, name: str) -> Column:
         prefix, _, rest = name.rpartition(".")
@@ -214,42 +170,67 @@ class _Parser:
             f = self.fields.get((rest or name).lower())
             if f is not None:
                 return Column(f"{self.object}.{f.name}", f)
-        elif rest.lower() == "id" and (prefix + "id").lower() in self.fields:
-            return Column(f"{prefix}.Id", self.fields[(prefix + "id").lower()])
-        raise ZoqlError(f"There is no field named {name}")
+            raise ZoqlError(f"There is no field named {name}")
+        if self.dialect == ZOQL:
+            self.refuse(f"joining {prefix}")
+        found = self.schema.join(self.object, prefix)
+        if found is None:
+            raise ZoqlError(f"There is no field named {name}")
+        join, chain, fields = found
+        f = fields.get(rest.lower())
+        if f is None:
+            raise ZoqlError(f"There is no field named {name}")
+        own_key = self.fields.get(chain[0].lower())
+        if len(chain) == 1 and f.name == "Id" and own_key is not None:
+            return Column(f"{join}.Id", own_key)  # the foreign key itself
+        return Column(f"{join}.{f.name}", f, chain)
 
-    def condition(self) -> _Cond:
+    def condition(self) -> Cond:
         cond = self.conjunction()
         while self.accept("or"):
             cond = cond | self.conjunction()
         return cond
 
-    def conjunction(self) -> _Cond:
+    def conjunction(self) -> Cond:
         cond = self.unary()
         while self.accept("and"):
             cond = cond & self.unary()
         return cond
 
-    def unary(self) -> _Cond:
+    def unary(self) -> Cond:
         if self.accept("not"):
-            return _Cond(~self.unary().expr)
-        if self.accept("("):
+            inner = self.unary()
+            return Cond(~inner.expr, count=inner.count)
+        if self.peek() is not None and self.peek().text == "(":
+            if self.dialect == ZOQL:
+                self.refuse("parentheses")
+            self.next("(")
             cond = self.condition()
             self.expect(")")
             return cond
         return self.predicate()
 
-    def predicate(self) -> _Cond:
+    def predicate(self) -> Cond:
         tok = self.next("a field name")
         if tok.kind != "name":
             raise ZoqlError(f"expected a field name but found {tok.text!r}")
-        f = self.column(tok.text).field
-        self.read[f.name] = None
-        ref = pc.field(f.name)
+        column = self.column(tok.text)
+        f, ref = column.field, pc.field(column.source)
+        if column.join:
+            self.read_joins[column.source] = column
+        else:
+            self.read[f.name] = None
         if self.accept("is"):
             negate = self.accept("not")
             self.expect("null")
-            return _Cond(~ref.is_null() if negate else ref.is_null())
+            return Cond(~ref.is_null() if negate else ref.is_null())
+        if self.peek() is not None and self.peek().word == "in":
+            raise ZoqlError(f"the 'in' operator is not supported (in {tok.text} in ...); combine the values with or")
+        if self.accept("like"):
+            lit = self.next("a pattern")
+            if lit.kind != "str":
+                raise ZoqlError(f"like takes a quoted pattern, not {lit.text!r}")
+            return like(ref, f, _unquote(lit.text))
         op = self.next("a comparison operator")
         if op.kind != "op":
             raise ZoqlError(f"expected a comparison operator after {tok.text} but found {op.text!r}")
@@ -257,36 +238,32 @@ class _Parser:
         if lit.word == "null":
             if op.text not in ("=", "!=", "<>"):
                 raise ZoqlError(f"null can only be compared with = or != (in {tok.text} {op.text} null)")
-            return _Cond(ref.is_null() if op.text == "=" else ~ref.is_null())
-        return self.compare(f, op.text, lit)
-
-    def compare(self, f: Field, op: str, lit: _Token) -> _Cond:
+            return Cond(ref.is_null() if op.text == "=" else ~ref.is_null())
         if lit.kind not in ("str", "num") and lit.word not in ("true", "false"):
-            raise ZoqlError(f"expected a literal after {f.name} {op} but found {lit.text!r}")
-        text = lit.text[1:-1].replace("''", "'").replace("\\'", "'") if lit.kind == "str" else lit.text
-        ref = pc.field(f.name)
-        if f.type == "datetime":
-            return _datetime_predicate(ref, op, text, self.tz, f.name == CURSOR)
-        try:
-            value = _typed_literal(f, text)
-        except (ValueError, InvalidOperation) as e:
-            raise ZoqlError(f"{text!r} is not a valid {f.type} value for {f.name}") from e
-        return _Cond(_OPS[op](ref, pa.scalar(value, type=arrow_type(f.type))))
+            raise ZoqlError(f"expected a literal after {tok.text} {op.text} but found {lit.text!r} "
+                            "(comparing two fields is not supported)")
+        text = _unquote(lit.text) if lit.kind == "str" else lit.text
+        return compare(ref, f, op.text, text, self.tz, f.name == CURSOR and not column.join)
 
     def order_by(self) -> tuple[tuple[str, str], ...]:
+        if self.dialect == ZOQL:
+            self.refuse("order by")
         self.expect("by")
         items = []
         while True:
-            tok = self.next("a field name")
-            f = self.column(tok.text).field
+            column = self.column(self.next("a field name").text)
+            if column.join:
+                raise ZoqlError(f"order by {column.header}: order by fields of {self.object} only")
             direction = "descending" if self.accept("desc") else "ascending"
             if direction == "ascending":
                 self.accept("asc")
-            items.append((f.name, direction))
+            items.append((column.field.name, direction))
             if not self.accept(","):
                 return tuple(items)
 
     def limit(self) -> tuple[int, int | None]:
+        if self.dialect == ZOQL:
+            self.refuse("limit")
         first = self.next("a number")
         if first.kind != "num" or not first.text.isdigit():
             raise ZoqlError(f"limit takes a whole number, not {first.text!r}")
@@ -298,41 +275,5 @@ class _Parser:
         return 0, int(first.text)
 
 
-def _typed_literal(f: Field, text: str) -> object:
-    if f.type == "integer":
-        return int(text)
-    if f.type == "decimal":
-        return Decimal(text)
-    if f.type == "boolean":
-        if text.lower() not in ("true", "false"):
-            raise ValueError(text)
-        return text.lower() == "true"
-    if f.type == "date":
-        return date.fromisoformat(text[:10])
-    return text
-
-
-def _datetime_predicate(ref: pc.Expression, op: str, text: str, tenant_tz: str, cursor: bool) -> _Cond:
-    """A datetime comparison; on the cursor field (UpdatedDate) also the range of epoch ms it keeps."""
-    try:
-        lit = tz.parse_literal(text, tenant_tz)
-    except ValueError as e:
-        raise ZoqlError(str(e)) from e
-    if lit.ignored:
-        return _Cond(TRUE, exact=True)
-    lo, hi = lit.start, lit.end if lit.is_day else lit.start + 1  # the instants the literal stands for
-    span = {"=": (lo, hi), "<": (-INF_MS, lo), "<=": (-INF_MS, hi), ">": (hi, INF_MS), ">=": (lo, INF_MS)}.get(op)
-    start = pa.scalar(tz.from_ms(lit.start).replace(tzinfo=None), type=pa.timestamp("ms"))
-    if not lit.is_day:
-        return _Cond(_OPS[op](ref, start), span if cursor else None, cursor and span is not None)
-    end = pa.scalar(tz.from_ms(lit.end).replace(tzinfo=None), type=pa.timestamp("ms"))
-    expr = {
-        "=": (ref >= start) & (ref < end),
-        "!=": (ref < start) | (ref >= end),
-        "<>": (ref < start) | (ref >= end),
-        "<": ref < start,
-        "<=": ref < end,
-        ">": ref >= end,
-        ">=": ref >= start,
-    }[op]
-    return _Cond(expr, span if cursor else None, cursor and span is not None)
+def _unquote(text: str) -> str:
+    return text[1:-1].replace("''", "'").replace("\\'", "'")

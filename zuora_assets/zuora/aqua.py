@@ -121,9 +121,22 @@ def _outcome(query: ExportQuery, job: dict[str, Any], batch: dict[str, Any]) -> 
     return classify(job.get("errorCode"), message)
 
 
+MIN_JOB_TIMEOUT = 3 * 3600.0  # Zuora lets one query of a job run 3 hours before it kills the job
+POLL_FLOOR = 1.0  # seconds between polls after the first, at least
+HEARTBEAT = 300.0  # seconds of waiting without news after which the log says the job is still running
+
+
 @dataclass
 class AquaJobs:
-    """Runs AQuA jobs for one client with at most `max_in_flight` of them submitted and unfinished."""
+    """Runs AQuA jobs for one client with at most `max_in_flight` of them submitted and unfinished.
+
+    Polling waits `poll_initial` seconds, then 1.5 times longer each time (at least POLL_FLOOR), up to
+    `poll_max`: a job of hours costs a few hundred polls, not thousands. A job is given up (cancelled, and
+    reported as too large) only when `job_timeout` seconds pass without progress, that is without one of its
+    queries finishing; Zuora runs a job's queries one after the other and kills a query after 3 hours, so
+    `job_timeout` may not be lower than that. Each change of state, and every HEARTBEAT seconds of silence,
+    goes to `logger` (the run's log in Dagster).
+    """
 
     client: ZuoraClient
     max_in_flight: int = 4
@@ -137,6 +150,11 @@ class AquaJobs:
     def __post_init__(self) -> None:
         if self.max_in_flight < 1:
             raise ValueError(f"max_jobs_in_flight must be at least 1, got {self.max_in_flight}")
+        if self.job_timeout < MIN_JOB_TIMEOUT:
+            raise ValueError(f"job_timeout is {self.job_timeout:.0f} s; Zuora lets a query run "
+                             f"{MIN_JOB_TIMEOUT:.0f} s (3 hours), so give at least that")
+        if self.poll_initial < 0 or self.poll_max <= 0:
+            raise ValueError(f"poll_initial ({self.poll_initial}) must be >= 0 and poll_max ({self.poll_max}) > 0")
         self._slots = threading.BoundedSemaphore(self.max_in_flight)
         self._count = 0
         self._count_lock = threading.Lock()
@@ -173,26 +191,30 @@ class AquaJobs:
         job = resp.json()
         if not job.get("id"):
             raise JobRejected(classify(job.get("errorCode"), str(job.get("message") or job)))
-        self.logger.info("AQuA job %s submitted: %s", job["id"], ", ".join(q.name for q in queries))
+        self.logger.info("AQuA job %s submitted with %d quer%s: %s", job["id"], len(queries),
+                         "y" if len(queries) == 1 else "ies", ", ".join(q.name for q in queries))
         return str(job["id"])
 
     def _wait(self, job_id: str, queries: Sequence[ExportQuery]) -> dict[str, Any]:
-        """Poll the job until it ends; on the wall-clock timeout cancel it and report it as too large."""
-        started, slept, delay = self.clock(), 0.0, self.poll_initial
+        """Poll the job until it ends; when it makes no progress for `job_timeout`, cancel it and report it
+        as too large."""
+        watch = _Watch(self.clock(), job_id, self.logger)
+        delay = self.poll_initial
         while True:
             self.client.sleep(delay)
-            slept += delay
+            watch.slept(delay)
             job = self.client.get(f"/v1/batch-query/jobs/{job_id}").json()
             status = str(job.get("status", "")).lower()
+            watch.saw(job, self.clock())
             if status in _DONE or status in _FAILED:
-                self.logger.info("AQuA job %s ended: %s", job_id, status)
                 return job
-            if max(self.clock() - started, slept) > self.job_timeout:
+            if watch.stalled(self.clock()) > self.job_timeout:
                 self._cancel(job_id)
-                message = f"AQuA job {job_id} did not finish within {self.job_timeout:.0f} s (timeout)"
+                message = (f"AQuA job {job_id} made no progress for {self.job_timeout:.0f} s "
+                           f"({watch.progress}; timeout)")
                 return {"id": job_id, "status": "aborted", "message": message,
                         "batches": [{"name": q.name, "status": "aborted", "message": message} for q in queries]}
-            delay = min(delay * 1.5, self.poll_max) if delay > 0 else 0.0
+            delay = min(max(delay * 1.5, POLL_FLOOR), self.poll_max)
 
     def _cancel(self, job_id: str) -> None:
         try:
@@ -210,6 +232,51 @@ class AquaJobs:
             else:
                 outcomes[q.name] = _outcome(q, job, batch)
         return outcomes
+
+
+class _Watch:
+    """What a wait has seen of a job: its state, its progress, and how long since either changed."""
+
+    def __init__(self, now: float, job_id: str, logger: logging.Logger):
+        self.job_id, self.logger = job_id, logger
+        self.started = self.changed = self.told = now
+        self.waited = self.quiet = 0.0  # seconds slept in all, and since the last progress
+        self.polls = 0
+        self.state: tuple = ()
+        self.progress = "no query done"
+
+    def slept(self, seconds: float) -> None:
+        self.waited += seconds
+        self.quiet += seconds
+
+    def saw(self, job: dict[str, Any], now: float) -> None:
+        """Note a poll's answer; log a change of state, or a heartbeat after HEARTBEAT seconds of silence."""
+        self.polls += 1
+        batches = job.get("batches") or []
+        done = [b for b in batches if str(b.get("status", "")).lower() == "completed"]
+        rows = sum(max(_record_count(b.get("recordCount")), 0) for b in done)
+        status = str(job.get("status", "")).lower()
+        self.progress = f"{len(done)} of {len(batches)} queries done, {rows:,} rows"
+        state = (status, len(done))
+        elapsed = max(now - self.started, self.waited)
+        if state != self.state:  # a new status, or one more query done: progress
+            self.state, self.changed, self.quiet, self.told = state, now, 0.0, elapsed
+            self.logger.info("AQuA job %s %s after %s (poll %d): %s", self.job_id, status, _duration(elapsed),
+                             self.polls, self.progress)
+        elif elapsed - self.told >= HEARTBEAT:
+            self.told = elapsed
+            self.logger.info("AQuA job %s still %s after %s (poll %d): %s", self.job_id, status, _duration(elapsed),
+                             self.polls, self.progress)
+
+    def stalled(self, now: float) -> float:
+        """Seconds since the job last made progress (by the clock, or by the sleeps when the clock stands still)."""
+        return max(now - self.changed, self.quiet)
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min {secs} s" if minutes else f"{secs} s"
 
 
 def raise_permanent(failure: Failure, place: str, job_id: str | None = None) -> None:

@@ -1,25 +1,42 @@
-"""The model catalog: every Zuora object this project exports, declared once each.
+"""The model catalog: every Zuora object this project exports, with the fields Zuora documents for it.
 
-A model is one Zuora object exported as one table (DESIGN.md section 1). Each declaration gives the
-object's own fields with their Zuora types, its foreign keys and whether Zuora exports its deletes.
-Every model also has the common fields `Id`, `CreatedDate`, `UpdatedDate`, `CreatedById` and
-`UpdatedById`. At run time `describe` adds custom fields and drops fields the tenant cannot export
-(see `zuora.describe`); this catalog is the declared baseline that the simulator also serves.
+A model is one Zuora object exported as one table (DESIGN.md section 1). The declarations are data, in
+`models.toml` beside this module (one table per object: fields with their Zuora types and flags, foreign
+keys, Export ZOQL joins, picklist values; the file's header cites the sources). Data reads better than
+code for ~30 objects of ~30 fields each, and a field list can be checked against Zuora's docs line by line.
+This module loads and validates it once. Every model also has the common fields `Id`, `CreatedDate`,
+`UpdatedDate`, `CreatedById` and `UpdatedById`. At run time `describe` adds custom fields and drops fields
+the tenant cannot export (see `zuora.describe`); this catalog is the declared baseline that the simulator
+also serves.
 """
 
 from __future__ import annotations
 
 import re
+import tomllib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pyarrow as pa
 
 ZUORA_TYPES = ("text", "picklist", "integer", "decimal", "boolean", "date", "datetime")
 
 COMMON_FIELDS = "Id:text CreatedDate:datetime UpdatedDate:datetime CreatedById:text UpdatedById:text"
+SYSTEM_FIELDS = ("Id", "CreatedDate", "UpdatedDate", "CreatedById", "UpdatedById")
+CATALOG_FILE = Path(__file__).with_name("models.toml")
 
 DELETED_COLUMN = "_deleted"
 TRANSFERRED_AT_COLUMN = "_transferred_at"
+
+# Zuora API names (objects, fields, custom fields `Name__c`): an ASCII letter, then letters, digits and
+# underscores. The simulator's control plane and its query parsers both use this one rule.
+API_NAME = r"[A-Za-z][A-Za-z0-9_]*"
+_API_NAME = re.compile(rf"^{API_NAME}$")
+
+
+def is_api_name(name: str) -> bool:
+    """Whether `name` is a valid Zuora API name (see API_NAME)."""
+    return bool(_API_NAME.match(name))
 
 
 def snake_case(name: str) -> str:
@@ -54,11 +71,21 @@ def arrow_type(zuora_type: str) -> pa.DataType:
 
 @dataclass(frozen=True)
 class Field:
-    """One Zuora field: its API name (`AccountNumber`) and Zuora type (`text`, `decimal`, ...)."""
+    """One Zuora field: its API name (`AccountNumber`), Zuora type (`text`, `decimal`, ...) and what describe says.
+
+    `nullable`: Zuora may leave it empty; `filterable`: describe's <filterable>; `required`: needed to
+    create a record; `readonly`: computed by Zuora (not createable or updateable); `queryable`: the REST
+    query action accepts it (some exportable fields are refused there).
+    """
 
     name: str
     type: str
     custom: bool = False
+    nullable: bool = True
+    filterable: bool = True
+    required: bool = False
+    readonly: bool = False
+    queryable: bool = True
 
     @property
     def column(self) -> str:
@@ -69,19 +96,14 @@ class Field:
         return arrow_type(self.type)
 
 
-def _parse_fields(spec: str) -> tuple[Field, ...]:
-    fields = []
-    for token in spec.split():
-        name, _, ztype = token.partition(":")
-        if ztype not in ZUORA_TYPES:
-            raise ValueError(f"field {name!r}: unknown Zuora type {ztype!r}")
-        fields.append(Field(name, ztype))
-    return tuple(fields)
-
-
 @dataclass(frozen=True)
 class ZuoraModel:
-    """One Zuora object exported as one table."""
+    """One Zuora object exported as one table.
+
+    `fields` are the fields AQuA exports (the table's columns); `soap_fields` are documented fields with only
+    the `soap` context, which describe lists but Export ZOQL refuses. `joins` maps each Export ZOQL joined
+    object (`BillToContact`) to the chain of foreign-key fields that reaches it (`("AccountId", "BillToId")`).
+    """
 
     object: str
     fields: tuple[Field, ...]
@@ -90,6 +112,9 @@ class ZuoraModel:
     primary_key: str = "Id"
     cursor: str = "UpdatedDate"
     description: str = ""
+    soap_fields: tuple[Field, ...] = ()
+    joins: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    options: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -120,228 +145,86 @@ class ZuoraModel:
         return pa.schema(columns)
 
 
-def _model(obj: str, spec: str, fks: str = "", *, exports_deletes: bool = True, description: str = "") -> ZuoraModel:
-    fields = _parse_fields(COMMON_FIELDS + " " + spec)
-    foreign_keys = dict(pair.split("->") for pair in fks.split())
-    for fk in foreign_keys:
-        if fk not in {f.name for f in fields}:
-            raise ValueError(f"{obj}: foreign key {fk} is not a declared field")
-    return ZuoraModel(obj, fields, foreign_keys, exports_deletes=exports_deletes, description=description)
+_FLAGS = {"required", "notnull", "readonly", "nofilter", "soap", "noquery"}
 
 
-# One declaration per model (reference/zuora_api.md section 6). Foreign keys are "Field->Object".
-_MODELS = [
-    _model(
-        "Account",
-        "AccountNumber:text Name:text Status:picklist Currency:text Balance:decimal CreditBalance:decimal "
-        "TotalInvoiceBalance:decimal UnappliedBalance:decimal Mrr:decimal AutoPay:boolean BillCycleDay:integer "
-        "Batch:picklist PaymentTerm:text CrmId:text LastInvoiceDate:date TaxExemptStatus:picklist VATId:text "
-        "BillToId:text SoldToId:text DefaultPaymentMethodId:text ParentId:text Notes:text",
-        "BillToId->Contact SoldToId->Contact DefaultPaymentMethodId->PaymentMethod ParentId->Account",
-        description="Customer accounts: the billing entity of every subscription, invoice and payment.",
-    ),
-    _model(
-        "Contact",
-        "AccountId:text FirstName:text LastName:text WorkEmail:text WorkPhone:text Address1:text City:text "
-        "State:text PostalCode:text Country:text",
-        "AccountId->Account",
-        description="Bill-to and sold-to contacts of accounts.",
-    ),
-    _model(
-        "Subscription",
-        "AccountId:text InvoiceOwnerId:text Name:text Version:integer Status:picklist IsLatestVersion:boolean "
-        "OriginalId:text PreviousSubscriptionId:text TermType:picklist AutoRenew:boolean InitialTerm:integer "
-        "CurrentTerm:integer RenewalTerm:integer ContractEffectiveDate:date SubscriptionStartDate:date "
-        "SubscriptionEndDate:date TermStartDate:date TermEndDate:date CancelledDate:date "
-        "OriginalCreatedDate:datetime Currency:text Notes:text",
-        "AccountId->Account InvoiceOwnerId->Account OriginalId->Subscription PreviousSubscriptionId->Subscription",
-        description="Subscriptions, one row per version: each amendment makes a new Id and expires the old one.",
-    ),
-    _model(
-        "RatePlan",
-        "SubscriptionId:text ProductRatePlanId:text AmendmentId:text Name:text AmendmentType:picklist",
-        "SubscriptionId->Subscription ProductRatePlanId->ProductRatePlan AmendmentId->Amendment",
-        description="Rate plans of subscription versions.",
-    ),
-    _model(
-        "RatePlanCharge",
-        "RatePlanId:text ProductRatePlanChargeId:text SubscriptionId:text ChargeNumber:text Name:text "
-        "ChargeType:picklist ChargeModel:picklist BillingPeriod:picklist EffectiveStartDate:date "
-        "EffectiveEndDate:date ChargedThroughDate:date Quantity:decimal MRR:decimal TCV:decimal Segment:integer "
-        "Version:integer IsLastSegment:boolean UOM:text",
-        "RatePlanId->RatePlan ProductRatePlanChargeId->ProductRatePlanCharge SubscriptionId->Subscription",
-        description="Charges of subscription rate plans.",
-    ),
-    _model(
-        "RatePlanChargeTier",
-        "RatePlanChargeId:text Tier:integer StartingUnit:decimal EndingUnit:decimal Price:decimal "
-        "PriceFormat:picklist Currency:text",
-        "RatePlanChargeId->RatePlanCharge",
-        description="Price tiers of subscription charges.",
-    ),
-    _model(
-        "Product",
-        "Name:text SKU:text ProductNumber:text Category:picklist Description:text EffectiveStartDate:date "
-        "EffectiveEndDate:date",
-        description="Product catalog: products.",
-    ),
-    _model(
-        "ProductRatePlan",
-        "ProductId:text Name:text Description:text EffectiveStartDate:date EffectiveEndDate:date",
-        "ProductId->Product",
-        description="Product catalog: rate plans of products.",
-    ),
-    _model(
-        "ProductRatePlanCharge",
-        "ProductRatePlanId:text Name:text ChargeType:picklist ChargeModel:picklist BillingPeriod:picklist "
-        "DefaultQuantity:decimal UOM:text Taxable:boolean",
-        "ProductRatePlanId->ProductRatePlan",
-        description="Product catalog: charges of product rate plans.",
-    ),
-    _model(
-        "ProductRatePlanChargeTier",
-        "ProductRatePlanChargeId:text Tier:integer StartingUnit:decimal EndingUnit:decimal Price:decimal "
-        "PriceFormat:picklist Currency:text Active:boolean",
-        "ProductRatePlanChargeId->ProductRatePlanCharge",
-        description="Product catalog: price tiers of product charges.",
-    ),
-    _model(
-        "Amendment",
-        "SubscriptionId:text Name:text Code:text Type:picklist Status:picklist EffectiveDate:date "
-        "ContractEffectiveDate:date AutoRenew:boolean CurrentTerm:integer",
-        "SubscriptionId->Subscription",
-        description="Amendments that produced subscription versions.",
-    ),
-    _model(
-        "Invoice",
-        "AccountId:text InvoiceNumber:text Status:picklist InvoiceDate:date DueDate:date PostedDate:datetime "
-        "Amount:decimal AmountWithoutTax:decimal TaxAmount:decimal Balance:decimal PaymentAmount:decimal "
-        "RefundAmount:decimal AdjustmentAmount:decimal Currency:text IncludesRecurring:boolean Comments:text",
-        "AccountId->Account",
-        description="Invoices.",
-    ),
-    _model(
-        "InvoiceItem",
-        "InvoiceId:text SubscriptionId:text RatePlanChargeId:text AccountId:text ChargeName:text "
-        "ChargeNumber:text ChargeAmount:decimal ChargeDate:datetime UnitPrice:decimal Quantity:decimal UOM:text "
-        "SKU:text ServiceStartDate:date ServiceEndDate:date ProcessingType:picklist TaxAmount:decimal "
-        "TaxMode:picklist SubscriptionNumber:text",
-        "InvoiceId->Invoice SubscriptionId->Subscription RatePlanChargeId->RatePlanCharge AccountId->Account",
-        description="Invoice lines: the largest table, often more than 10M rows.",
-    ),
-    _model(
-        "InvoiceItemAdjustment",
-        "InvoiceId:text SourceId:text AccountId:text AdjustmentNumber:text AdjustmentDate:date Amount:decimal "
-        "Type:picklist Status:picklist SourceType:picklist ReasonCode:text Comment:text",
-        "InvoiceId->Invoice SourceId->InvoiceItem AccountId->Account",
-        description="Adjustments of invoice lines.",
-    ),
-    _model(
-        "Payment",
-        "AccountId:text PaymentMethodId:text PaymentNumber:text Amount:decimal AppliedAmount:decimal "
-        "UnappliedAmount:decimal RefundAmount:decimal EffectiveDate:date Status:picklist Type:picklist "
-        "Currency:text Gateway:text GatewayState:picklist ReferenceId:text SubmittedOn:datetime "
-        "SettledOn:datetime Comment:text",
-        "AccountId->Account PaymentMethodId->PaymentMethod",
-        description="Payments received.",
-    ),
-    _model(
-        "PaymentMethod",
-        "AccountId:text Type:picklist Name:text PaymentMethodStatus:picklist Active:boolean "
-        "CreditCardType:picklist CreditCardMaskNumber:text CreditCardExpirationMonth:integer "
-        "CreditCardExpirationYear:integer LastTransactionDateTime:datetime NumConsecutiveFailures:integer",
-        "AccountId->Account",
-        description="Payment methods of accounts.",
-    ),
-    _model(
-        "InvoicePayment",
-        "InvoiceId:text PaymentId:text Amount:decimal RefundAmount:decimal",
-        "InvoiceId->Invoice PaymentId->Payment",
-        description="Applications of payments to invoices.",
-    ),
-    _model(
-        "Refund",
-        "AccountId:text PaymentMethodId:text RefundNumber:text Amount:decimal RefundDate:date Status:picklist "
-        "Type:picklist SourceType:picklist ReasonCode:text RefundTransactionTime:datetime Currency:text",
-        "AccountId->Account PaymentMethodId->PaymentMethod",
-        description="Refunds of payments and credit memos.",
-    ),
-    _model(
-        "CreditMemo",
-        "AccountId:text InvoiceId:text MemoNumber:text MemoDate:date Status:picklist TotalAmount:decimal "
-        "TaxAmount:decimal AppliedAmount:decimal RefundAmount:decimal Balance:decimal Currency:text "
-        "PostedOn:datetime ReasonCode:text",
-        "AccountId->Account InvoiceId->Invoice",
-        description="Credit memos (Invoice Settlement).",
-    ),
-    _model(
-        "CreditMemoItem",
-        "CreditMemoId:text CreditFromItemId:text Amount:decimal AmountWithoutTax:decimal TaxAmount:decimal "
-        "Quantity:decimal UnitPrice:decimal ChargeName:text SKU:text ChargeDate:datetime ServiceStartDate:date "
-        "ServiceEndDate:date ProcessingType:picklist",
-        "CreditMemoId->CreditMemo CreditFromItemId->InvoiceItem",
-        description="Lines of credit memos.",
-    ),
-    _model(
-        "DebitMemo",
-        "AccountId:text InvoiceId:text MemoNumber:text MemoDate:date DueDate:date Status:picklist "
-        "TotalAmount:decimal TaxAmount:decimal Balance:decimal Currency:text AutoPay:boolean PostedOn:datetime",
-        "AccountId->Account InvoiceId->Invoice",
-        description="Debit memos (Invoice Settlement).",
-    ),
-    _model(
-        "DebitMemoItem",
-        "DebitMemoId:text SubscriptionId:text Amount:decimal AmountWithoutTax:decimal TaxAmount:decimal "
-        "Quantity:decimal UnitPrice:decimal ChargeName:text ChargeDate:datetime ServiceStartDate:date "
-        "ServiceEndDate:date ProcessingType:picklist",
-        "DebitMemoId->DebitMemo SubscriptionId->Subscription",
-        description="Lines of debit memos.",
-    ),
-    _model(
-        "Usage",
-        "AccountId:text SubscriptionId:text AccountNumber:text SubscriptionNumber:text Quantity:decimal UOM:text "
-        "StartDateTime:datetime EndDateTime:datetime SubmissionDateTime:datetime SourceType:picklist "
-        "RbeStatus:picklist UniqueKey:text Description:text",
-        "AccountId->Account SubscriptionId->Subscription",
-        description="Usage records uploaded for usage-based charges.",
-    ),
-    _model(
-        "TaxationItem",
-        "InvoiceItemId:text InvoiceId:text Name:text Jurisdiction:text TaxAmount:decimal TaxRate:decimal "
-        "TaxRateType:picklist TaxDate:date TaxMode:picklist TaxCode:text ExemptAmount:decimal "
-        "TaxableAmount:decimal",
-        "InvoiceItemId->InvoiceItem InvoiceId->Invoice",
-        description="Tax lines of invoice items.",
-    ),
-    _model(
-        "BillingRun",
-        "AccountId:text BillingRunNumber:text Status:picklist TargetDate:date InvoiceDate:date "
-        "ExecutedDate:datetime NumberOfAccounts:integer NumberOfInvoices:integer AutoPost:boolean",
-        "AccountId->Account",
-        description="Bill runs.",
-    ),
-    _model(
-        "Order",
-        "AccountId:text OrderNumber:text Description:text OrderDate:date Status:picklist Category:picklist "
-        "CreatedByMigration:boolean",
-        "AccountId->Account",
-        description="Orders (Orders feature).",
-    ),
-    _model(
-        "OrderAction",
-        "OrderId:text SubscriptionId:text Type:picklist Sequence:integer SubscriptionNumber:text "
-        "ContractEffectiveDate:date AutoRenew:boolean",
-        "OrderId->Order SubscriptionId->Subscription",
-        description="Actions of orders.",
-    ),
-    _model(
-        "JournalEntry",
-        "Number:text Currency:text HomeCurrency:text Notes:text JournalEntryDate:date TransferDate:datetime "
-        "Status:picklist TransactionType:picklist TransactionCount:integer",
-        description="Journal entries (Zuora Finance).",
-    ),
-]
+class CatalogError(ValueError):
+    """`models.toml` breaks a rule; the message names the object, the field and the rule."""
 
+
+def _field_line(obj: str, line: str) -> tuple[Field, str | None, bool]:
+    """(field, foreign-key target or None, soap-only) of one `Name type flags...` line."""
+    name, ztype, *flags = line.split()
+    if not is_api_name(name):
+        raise CatalogError(f"{CATALOG_FILE.name} [{obj}]: {name!r} is not a Zuora API name ({API_NAME})")
+    if ztype not in ZUORA_TYPES:
+        raise CatalogError(f"{CATALOG_FILE.name} [{obj}] {name}: unknown type {ztype!r}; use {', '.join(ZUORA_TYPES)}")
+    target = next((f[3:] for f in flags if f.startswith("fk=")), None)
+    unknown = {f for f in flags if not f.startswith("fk=")} - _FLAGS
+    if unknown:
+        raise CatalogError(f"{CATALOG_FILE.name} [{obj}] {name}: unknown flag(s) {sorted(unknown)}; use {sorted(_FLAGS)}")
+    required = "required" in flags
+    f = Field(name, ztype, nullable=not (required or "notnull" in flags), filterable="nofilter" not in flags,
+              required=required, readonly="readonly" in flags, queryable="noquery" not in flags)
+    return f, target, "soap" in flags
+
+
+def _system_fields() -> list[Field]:
+    return [Field(name, ztype, nullable=False, readonly=True)
+            for name, _, ztype in (token.partition(":") for token in COMMON_FIELDS.split())]
+
+
+def _model(obj: str, spec: dict) -> ZuoraModel:
+    fields, soap, fks = _system_fields(), [], {}
+    for line in str(spec.get("fields", "")).strip().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            f, target, soap_only = _field_line(obj, line)
+            (soap if soap_only else fields).append(f)
+            if target:
+                fks[f.name] = target
+    names = {f.name for f in fields}
+    if len(names) != len(fields):
+        raise CatalogError(f"{CATALOG_FILE.name} [{obj}]: a field is declared twice")
+    joins = {name: tuple(path.split(".")) for name, path in dict(spec.get("joins", {})).items()}
+    for name, path in joins.items():
+        if path[0] not in fks:
+            raise CatalogError(f"{CATALOG_FILE.name} [{obj}] join {name}: {path[0]} is not a foreign key of {obj}")
+    options = {name: tuple(values) for name, values in dict(spec.get("options", {})).items()}
+    for name in options:
+        if name not in names or next(f for f in fields if f.name == name).type != "picklist":
+            raise CatalogError(f"{CATALOG_FILE.name} [{obj}] options.{name}: not a picklist field of {obj}")
+    return ZuoraModel(obj, tuple(fields), fks, exports_deletes=bool(spec.get("deletes", True)),
+                      description=str(spec.get("description", "")), soap_fields=tuple(soap), joins=joins,
+                      options=options)
+
+
+def load(path: Path = CATALOG_FILE) -> list[ZuoraModel]:
+    """Every model declared in `path`, validated: known types and flags, foreign keys and joins that resolve."""
+    with open(path, "rb") as f:
+        data = tomllib.load(f)
+    models = [_model(obj, spec) for obj, spec in data.items()]
+    by_object = {m.object: m for m in models}
+    for m in models:
+        for fk, target in m.foreign_keys.items():
+            if target not in by_object:
+                raise CatalogError(f"{path.name} [{m.object}] {fk}: foreign key to unknown object {target!r}")
+        for name, chain in m.joins.items():
+            _resolve(by_object, m, name, chain)
+    return models
+
+
+def _resolve(by_object: dict[str, ZuoraModel], m: ZuoraModel, name: str, chain: tuple[str, ...]) -> str:
+    """The object a join reaches (raises CatalogError when a hop is not a foreign key)."""
+    current = m
+    for hop in chain:
+        target = current.foreign_keys.get(hop)
+        if target is None:
+            raise CatalogError(f"models.toml [{m.object}] join {name}: {hop} is not a foreign key of {current.object}")
+        current = by_object[target]
+    return current.object
+
+
+_MODELS = load()
 MODELS: dict[str, ZuoraModel] = {m.name: m for m in _MODELS}
 MODELS_BY_OBJECT: dict[str, ZuoraModel] = {m.object.lower(): m for m in _MODELS}
 
@@ -352,3 +235,8 @@ def model(name: str) -> ZuoraModel:
     if found is None:
         raise KeyError(f"unknown Zuora model {name!r}; known models: {', '.join(sorted(MODELS))}")
     return found
+
+
+def join_target(m: ZuoraModel, join: str) -> str:
+    """The Zuora object reached by `m`'s joined object `join` (`BillToContact` on InvoiceItem -> `Contact`)."""
+    return _resolve({x.object: x for x in MODELS.values()}, m, join, m.joins[join])
