@@ -122,7 +122,7 @@ def _outcome(query: ExportQuery, job: dict[str, Any], batch: dict[str, Any]) -> 
 
 
 MIN_JOB_TIMEOUT = 3 * 3600.0  # Zuora lets one query of a job run 3 hours before it kills the job
-POLL_FLOOR = 1.0  # seconds between polls after the first, at least
+MIN_POLL_SECONDS = 0.01  # the shortest wait between polls, so that poll_initial=0 still backs off
 HEARTBEAT = 300.0  # seconds of waiting without news after which the log says the job is still running
 
 
@@ -130,7 +130,7 @@ HEARTBEAT = 300.0  # seconds of waiting without news after which the log says th
 class AquaJobs:
     """Runs AQuA jobs for one client with at most `max_in_flight` of them submitted and unfinished.
 
-    Polling waits `poll_initial` seconds, then 1.5 times longer each time (at least POLL_FLOOR), up to
+    Polling waits `poll_initial` seconds, then 1.5 times longer each time (never less than `poll_initial`), up to
     `poll_max`: a job of hours costs a few hundred polls, not thousands. A job is given up (cancelled, and
     reported as too large) only when `job_timeout` seconds pass without progress, that is without one of its
     queries finishing; Zuora runs a job's queries one after the other and kills a query after 3 hours, so
@@ -214,7 +214,7 @@ class AquaJobs:
                            f"({watch.progress}; timeout)")
                 return {"id": job_id, "status": "aborted", "message": message,
                         "batches": [{"name": q.name, "status": "aborted", "message": message} for q in queries]}
-            delay = min(max(delay * 1.5, POLL_FLOOR), self.poll_max)
+            delay = min(max(delay * 1.5, self.poll_initial, MIN_POLL_SECONDS), self.poll_max)
 
     def _cancel(self, job_id: str) -> None:
         try:
