@@ -52,9 +52,10 @@ def test_row_count_and_schema_checks_pass_after_a_sync_and_fail_when_the_lake_lo
 
 
 def test_the_row_count_check_passes_for_a_day_without_changes_or_files(local_lake, serve):
-    serve(seed=51, accounts=30, days=5)
-    days = last_days(4)[:-1]
-    assert not (local_lake / "zuora" / "product").exists()  # products did not change: never synced, no file
+    sim = serve(seed=51, accounts=30, days=5)
+    days = last_days(12)[:3]  # before the tenant's 5 days of history: Zuora has no product versions there
+    assert sim.truth("product", *window_of(days)).num_rows == 0
+    assert not (local_lake / "zuora" / "product").exists()  # never synced: no file from the window on
     evaluation = check_results(run_checks_only(["zuora/product"], days))["zuora/product:rows_match_zuora"]
     assert evaluation.passed and evaluation.metadata["lake_records"].value == 0
 
