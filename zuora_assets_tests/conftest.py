@@ -9,6 +9,8 @@ import boto3
 import pytest
 import requests
 
+from zuora_assets_tests.pipeline import aws_env  # noqa: F401  (a fixture: AWS settings on the moto server)
+
 # Tests never reach real AWS: fake credentials, and no config files from the developer's machine.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")

@@ -12,7 +12,7 @@ from zuora_assets.athena.errors import CatalogPermissionDenied
 from zuora_assets.athena.glue import CatalogError, ForeignTable, GlueCatalog, SchemaConflict
 from zuora_assets.athena.presto_view import decode_view_text
 from zuora_assets.athena.views import current_view_sql
-from zuora_assets_tests.test_athena_support import (
+from zuora_assets_tests.athena_support import (
     DATABASE,
     MONEY,
     SCHEMAS,

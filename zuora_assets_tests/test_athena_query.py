@@ -11,7 +11,7 @@ import requests
 from botocore.stub import ANY, Stubber
 
 from zuora_assets.athena.query import AthenaQueries, AthenaQueryFailed
-from zuora_assets_tests.test_athena_support import CallRecorder
+from zuora_assets_tests.athena_support import CallRecorder
 
 RESULTS = "s3://results/athena/"
 COLUMNS = [

@@ -10,8 +10,8 @@ import dagster as dg
 
 from zuora_assets.definitions import build_definitions
 from zuora_assets.zuora.catalog import MODELS
+from zuora_assets_tests.pipeline import SNAPSHOT
 
-SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.json"
 ROOT = Path(__file__).parent.parent
 
 
