@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 import sys
 import time
 import uuid
@@ -17,7 +16,9 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from zuora_assets.athena.query import AthenaQueries, AthenaQueryFailed
 from zuora_assets.aws import AwsAuthError, AwsClients, aws_session, sse_arguments
+from zuora_assets.common.aws_errors import DENIED_CODES, HINTS, denied_action_resource, error_code_message
 from zuora_assets.iam import ACTIONS_USED, statement_for
 from zuora_assets.settings import AwsSettings, Settings, SettingsError
 
@@ -25,26 +26,6 @@ TEST_PREFIX = "_zuora/connection-test"  # under AWS_FOLDER; bookkeeping, never a
 TEST_TABLE = "zuora_athena_connection_test"  # a throwaway Glue table, deleted at the end
 TEST_PARTITION = "2000-01-01"
 QUERY_TIMEOUT_SECONDS = 60.0
-QUERY_POLL_SECONDS = 0.2
-
-DENIED_CODES = ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedAccess")
-_DENIAL_RE = re.compile(r"not authorized to perform:?\s*([\w-]+:[\w*]+)(?:\s+on resource:?\s*(\S+))?")
-_XML_CODE_RE = re.compile(r"<Code>([^<]*)</Code>")
-_XML_MESSAGE_RE = re.compile(r"<Message>([^<]*)</Message>")
-
-# What to check when a call fails with one of these error codes (denials get a policy statement instead).
-HINTS = {
-    "NoSuchBucket": "check AWS_BUCKET: this project does not create buckets",
-    "PermanentRedirect": "the bucket is in another region: check AWS_BUCKET_REGION",
-    "AuthorizationHeaderMalformed": "the bucket is in another region: check AWS_BUCKET_REGION",
-    "InvalidAccessKeyId": "the access key is unknown: check AWS_ACCESS_KEY_ID",
-    "InvalidClientTokenId": "the access key is unknown: check AWS_ACCESS_KEY_ID",
-    "SignatureDoesNotMatch": "the secret does not match the key: check AWS_SECRET_ACCESS_KEY",
-    "ExpiredToken": "the session token expired: renew AWS_SESSION_TOKEN or use AWS_AUTH_MODE=role",
-    "InvalidRequestException": "check AWS_WORKGROUP, AWS_DATABASE and AWS_QUERY_RESULTS_LOCATION",
-    "AccessControlListNotSupported": "the bucket disallows ACLs and this project sends none: check bucket policies",
-}
-
 
 @dataclass(frozen=True)
 class CheckResult:
@@ -64,16 +45,21 @@ class CheckFailed(Exception):
 
 
 def run_checks(
-    settings: Settings, *, clients: AwsClients | None = None, zuora_check: Callable[[], str] | None = None
+    settings: Settings,
+    *,
+    clients: AwsClients | None = None,
+    zuora_check: Callable[[], str] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> list[CheckResult]:
     """Run every check for these settings; later checks still run after a failure unless they need its result.
 
-    `zuora_check()` tests the Zuora side (token and describe), returns a detail and raises on failure.
+    `zuora_check()` tests the Zuora side (token and describe), returns a detail and raises on failure;
+    `sleep` is how the Athena query check waits between polls.
     """
     results = [_zuora_result(zuora_check)] if zuora_check else []
     if settings.aws is None:
         return [*results, _local_lake_result(settings.local_dir)]
-    return results + _aws_results(settings.aws, clients)
+    return results + _aws_results(settings.aws, clients, sleep)
 
 
 def all_ok(results: list[CheckResult]) -> bool:
@@ -137,7 +123,7 @@ def _local_lake_result(local_dir: Path) -> CheckResult:
     return CheckResult(name, True, f"{local_dir.resolve()} is writable")
 
 
-def _aws_results(aws: AwsSettings, clients: AwsClients | None) -> list[CheckResult]:
+def _aws_results(aws: AwsSettings, clients: AwsClients | None, sleep: Callable[[float], None]) -> list[CheckResult]:
     results = []
     if clients is None:
         try:
@@ -146,7 +132,7 @@ def _aws_results(aws: AwsSettings, clients: AwsClients | None) -> list[CheckResu
             return [CheckResult("sts assume role", False, str(error), "sts:AssumeRole", aws.role_arn)]
         if aws.auth_mode == "role":
             results.append(CheckResult("sts assume role", True, f"assumed {aws.role_arn}", "sts:AssumeRole"))
-    checks = _AwsChecks(aws, clients)
+    checks = _AwsChecks(aws, clients, sleep)
     checks.run_all()
     return results + checks.results
 
@@ -154,9 +140,10 @@ def _aws_results(aws: AwsSettings, clients: AwsClients | None) -> list[CheckResu
 class _AwsChecks:
     """The AWS checks in order: identity, S3 marker round trip, Glue database and tables, Athena query."""
 
-    def __init__(self, aws: AwsSettings, clients: AwsClients):
+    def __init__(self, aws: AwsSettings, clients: AwsClients, sleep: Callable[[float], None]):
         self.aws = aws
         self.clients = clients
+        self.sleep = sleep
         self.results: list[CheckResult] = []
         self.account_id = aws.account_id
         self.marker_key = f"{aws.folder}/{TEST_PREFIX}/{uuid.uuid4().hex}"
@@ -437,43 +424,19 @@ class _AwsChecks:
         return f"started SELECT 1 in {self.aws.database} (query {self.query_id})"
 
     def wait_query(self) -> str:
-        deadline = time.monotonic() + QUERY_TIMEOUT_SECONDS
-        while True:
-            status = self.clients.athena.get_query_execution(QueryExecutionId=self.query_id)[
-                "QueryExecution"
-            ]["Status"]
-            state = status["State"]
-            if state == "SUCCEEDED":
-                return f"query {self.query_id} succeeded"
-            if state in ("FAILED", "CANCELLED"):
-                raise CheckFailed(
-                    f"query {self.query_id} {state}: {status.get('StateChangeReason', 'no reason given')}. If it names S3, "
-                    f"allow s3:PutObject and s3:GetObject on AWS_QUERY_RESULTS_LOCATION {self.aws.query_results_location}"
-                )
-            if time.monotonic() > deadline:
-                raise CheckFailed(
-                    f"query {self.query_id} is still {state} after {QUERY_TIMEOUT_SECONDS:.0f} s"
-                )
-            time.sleep(QUERY_POLL_SECONDS)
+        queries = AthenaQueries(self.clients.athena, self.aws.workgroup, database=self.aws.database,
+                                sleep=self.sleep, timeout_seconds=QUERY_TIMEOUT_SECONDS)
+        try:
+            queries.wait(self.query_id, "SELECT 1")
+        except AthenaQueryFailed as error:
+            if isinstance(error.__cause__, ClientError):
+                raise error.__cause__ from None  # a denial: reported with the action and the fixing statement
+            raise CheckFailed(
+                f"{error} If it names S3, allow s3:PutObject and s3:GetObject on AWS_QUERY_RESULTS_LOCATION "
+                f"{self.aws.query_results_location}"
+            ) from error
+        return f"query {self.query_id} succeeded"
 
     def query_results(self) -> str:
         self.clients.athena.get_query_results(QueryExecutionId=self.query_id, MaxResults=2)
         return f"fetched the results of query {self.query_id}"
-
-
-def error_code_message(error: ClientError) -> tuple[str, str]:
-    """The error code and message, unwrapping moto's JSON-protocol denials (HTTP 403, XML in the message)."""
-    details = error.response.get("Error", {})
-    code, message = str(details.get("Code", "")), str(details.get("Message", ""))
-    inner_code, inner_message = _XML_CODE_RE.search(message), _XML_MESSAGE_RE.search(message)
-    if inner_code:
-        return inner_code[1], inner_message[1] if inner_message else message
-    return code, message
-
-
-def denied_action_resource(message: str) -> tuple[str | None, str | None]:
-    """The action and resource named by an "is not authorized to perform: <action> on resource: <arn>" message."""
-    match = _DENIAL_RE.search(message)
-    if not match:
-        return None, None
-    return match[1], match[2].rstrip(".,;") if match[2] else None

@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from zuora_assets.common.failures import Permanent
 from zuora_assets.zuora.environments import ENVIRONMENTS
 
 # Named Zuora environments and their REST base URLs: the client's table is the single one.
@@ -100,7 +101,7 @@ _BUCKET_BAD_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _BUCKET_BAD_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 
 
-class SettingsError(ValueError):
+class SettingsError(Permanent, ValueError):
     """One or more settings are wrong; `problems` lists every one, each naming its variable."""
 
     def __init__(self, problems: list[str]):

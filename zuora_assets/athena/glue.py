@@ -17,9 +17,6 @@ from zuora_assets.athena.errors import (
     CatalogPermissionDenied,
     ForeignTable,
     SchemaConflict,
-    aws_error_message,
-    error_code,
-    is_access_denied,
 )
 from zuora_assets.athena.evolution import merge_columns
 from zuora_assets.athena.names import check_name
@@ -37,6 +34,7 @@ from zuora_assets.athena.table_input import (
     writable_input,
 )
 from zuora_assets.athena.views import current_view_columns, current_view_name, current_view_sql
+from zuora_assets.common.aws_errors import aws_error_message, error_code, is_access_denied
 
 __all__ = ["CatalogError", "ForeignTable", "GlueCatalog", "SchemaConflict", "TableSync"]
 

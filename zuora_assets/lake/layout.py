@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, timedelta
 
+from zuora_assets.common.failures import InvalidValue
+
 TRANSFERRED_AT_COLUMN = "_transferred_at"
 PARTITION_COLUMN = "dt"
 BOOKKEEPING_DIR = "_zuora"
@@ -22,7 +24,7 @@ _DT = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 def check_model(model: str) -> str:
     """Return `model` if it is a valid model name (lowercase letters, digits, `_`), else raise ValueError."""
     if not _MODEL.match(model):
-        raise ValueError(
+        raise InvalidValue(
             f"model {model!r} is not a valid model name: use lowercase letters, digits and '_', "
             "starting with a letter or digit"
         )
@@ -34,7 +36,7 @@ def check_folder(folder: str) -> str:
     folder = folder.strip("/")
     for segment in folder.split("/") if folder else []:
         if not segment or segment in (".", "..") or segment[0] in "._":
-            raise ValueError(
+            raise InvalidValue(
                 f"folder {folder!r}: segment {segment!r} is not allowed (empty, '..', or starting with '.' or '_' "
                 "which Athena hides); choose a folder like 'zuora' or 'lake/zuora'"
             )
@@ -48,7 +50,7 @@ def check_dt(dt: str) -> str:
             return dt
     except ValueError:
         pass
-    raise ValueError(f"partition {dt!r} is not a date of the form YYYY-MM-DD (e.g. '2026-11-01')")
+    raise InvalidValue(f"partition {dt!r} is not a date of the form YYYY-MM-DD (e.g. '2026-11-01')")
 
 
 def join(*parts: str) -> str:

@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 import pyarrow.fs as pafs
 from botocore.exceptions import BotoCoreError, ClientError
 
+from zuora_assets.common.failures import InvalidValue
 from zuora_assets.lake.storage import (
     KeyChanged,
     KeyExists,
@@ -63,11 +64,11 @@ class S3Storage(Storage):
         self, s3_client: Any, bucket: str, *, sse: str | None = "AES256", kms_key_id: str | None = None
     ):
         if sse not in ("AES256", "aws:kms", None):
-            raise ValueError(
+            raise InvalidValue(
                 f"sse={sse!r} is not supported: use 'AES256' (SSE-S3), 'aws:kms' (SSE-KMS) or None"
             )
         if kms_key_id and sse != "aws:kms":
-            raise ValueError(
+            raise InvalidValue(
                 f"kms_key_id is set but sse={sse!r}: set sse='aws:kms' to encrypt with that KMS key"
             )
         self.client = s3_client

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from zuora_assets.common.failures import InvalidValue
 from zuora_assets.zuora.client import ZuoraClient
 from zuora_assets.zuora.errors import ZuoraJobError, ZuoraRequestError
 from zuora_assets.zuora.retry import full_jitter
@@ -149,12 +150,12 @@ class AquaJobs:
 
     def __post_init__(self) -> None:
         if self.max_in_flight < 1:
-            raise ValueError(f"max_jobs_in_flight must be at least 1, got {self.max_in_flight}")
+            raise InvalidValue(f"max_jobs_in_flight must be at least 1, got {self.max_in_flight}")
         if self.job_timeout < MIN_JOB_TIMEOUT:
-            raise ValueError(f"job_timeout is {self.job_timeout:.0f} s; Zuora lets a query run "
+            raise InvalidValue(f"job_timeout is {self.job_timeout:.0f} s; Zuora lets a query run "
                              f"{MIN_JOB_TIMEOUT:.0f} s (3 hours), so give at least that")
         if self.poll_initial < 0 or self.poll_max <= 0:
-            raise ValueError(f"poll_initial ({self.poll_initial}) must be >= 0 and poll_max ({self.poll_max}) > 0")
+            raise InvalidValue(f"poll_initial ({self.poll_initial}) must be >= 0 and poll_max ({self.poll_max}) > 0")
         self._slots = threading.BoundedSemaphore(self.max_in_flight)
         self._count = 0
         self._count_lock = threading.Lock()

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from zuora_assets.common.failures import InvalidValue
+
 ZUORA_TYPES = ("text", "picklist", "integer", "decimal", "boolean", "date", "datetime")
 
 COMMON_FIELDS = "Id:text CreatedDate:datetime UpdatedDate:datetime CreatedById:text UpdatedById:text"
@@ -136,7 +138,7 @@ class ZuoraModel:
         columns = []
         for f in fields:
             if f.column in seen:
-                raise ValueError(
+                raise InvalidValue(
                     f"model {self.name}: fields {seen[f.column]!r} and {f.name!r} both become column {f.column!r}"
                 )
             seen[f.column] = f.name
@@ -148,7 +150,7 @@ class ZuoraModel:
 _FLAGS = {"required", "notnull", "readonly", "nofilter", "soap", "noquery"}
 
 
-class CatalogError(ValueError):
+class CatalogError(InvalidValue):
     """`models.toml` breaks a rule; the message names the object, the field and the rule."""
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from zuora_assets.common.failures import InvalidValue
 from zuora_assets.zuora import describe
 from zuora_assets.zuora.aqua import (
     BUSY,
@@ -316,7 +317,7 @@ class Extractor:
         tmp_dir: str | None = None,
     ):
         if not 1 <= queries_per_job <= 50:
-            raise ValueError(f"queries_per_job must be 1..50 (an AQuA job takes at most 50), got {queries_per_job}")
+            raise InvalidValue(f"queries_per_job must be 1..50 (an AQuA job takes at most 50), got {queries_per_job}")
         self.client = client
         self.logger = logger or logging.getLogger(__name__)
         self.on_progress = on_progress
@@ -340,7 +341,7 @@ class Extractor:
         window = Window.of(start, end)
         models = list(models)
         if len({m.name for m in models}) != len(models):
-            raise ValueError(f"extract_many got a model twice: {', '.join(m.name for m in models)}")
+            raise InvalidValue(f"extract_many got a model twice: {', '.join(m.name for m in models)}")
         runs = [_ModelRun(self, m, window) for m in models]
         ready = [r for r in runs if r.error is None]
         if window.seconds > 0 and ready:

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
+from zuora_assets.common.failures import InvalidValue
 from zuora_assets.zuora.catalog import DELETED_COLUMN, Field
 from zuora_assets.zuora.errors import ZuoraDataError
 
@@ -228,7 +229,7 @@ def read_result(spec: FileSpec, opened: Opener, *, block_size: int = BLOCK_SIZE)
     opened again only to peek at its first bytes and to find the line of an error.
     """
     if spec.schema.names[-1] != DELETED_COLUMN:
-        raise ValueError(f"{spec.place}: schema must end with {DELETED_COLUMN}")
+        raise InvalidValue(f"{spec.place}: schema must end with {DELETED_COLUMN}")
     with contextlib.closing(_NulGuard(_decompressed(opened))) as stream:
         yield from _batches(spec, opened, stream, block_size)
 
