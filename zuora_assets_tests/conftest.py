@@ -39,6 +39,10 @@ class MotoServer:
             **kwargs,
         )
 
+    def session(self) -> boto3.Session:
+        """A boto3 session with moto's test keys (its `get_credentials` is what `S3Storage` hands pyarrow)."""
+        return boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+
     def reset(self) -> None:
         requests.post(f"{self.endpoint}/moto-api/reset", timeout=10).raise_for_status()
 

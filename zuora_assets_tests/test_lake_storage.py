@@ -189,7 +189,7 @@ def test_s3_errors_say_where_and_what_to_do(moto) -> None:
     moto.set_iam_enforcement(True)
     with pytest.raises(StorageError) as caught:
         S3Storage(client, BUCKET).list("zuora/")
-    assert "ListObjectsV2" in str(caught.value) and "credentials" in str(caught.value)
+    assert "ListObjectsV2" in str(caught.value) and "check AWS_ACCESS_KEY_ID" in str(caught.value)
 
 
 def test_compare_and_replace_replaces_only_the_version_read(storage: Storage) -> None:

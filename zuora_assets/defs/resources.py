@@ -155,7 +155,9 @@ def lake_storage(settings: Settings) -> Storage:
         return LocalStorage(settings.local_dir)
     aws = settings.aws
     sse = sse_arguments(aws)["ServerSideEncryption"]
-    return S3Storage(aws_clients(aws).s3, aws.bucket, sse=sse, kms_key_id=aws.kms_key_id)
+    clients = aws_clients(aws)
+    return S3Storage(clients.s3, aws.bucket, sse=sse, kms_key_id=aws.kms_key_id,
+                     credentials=clients.session.get_credentials)
 
 
 def lake_folder(settings: Settings) -> str:
