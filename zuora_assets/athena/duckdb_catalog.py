@@ -24,8 +24,10 @@ from zuora_assets.athena.evolution import merge_columns
 from zuora_assets.athena.names import check_name, qualified, quote
 from zuora_assets.athena.sync import DEFAULT_MARKER, TableSync
 from zuora_assets.athena.views import current_view_columns, current_view_name, current_view_sql
+from zuora_assets.common.retry import Backoff, retry
 
 LOCK_ATTEMPTS = 20
+LOCK_BACKOFF = Backoff(base=0.1, cap=2.0)  # another process holds the file's lock
 _KIND = "DuckDB table or view"
 
 
@@ -198,18 +200,19 @@ class DuckDBCatalog:
     def _open(self) -> duckdb.DuckDBPyConnection:
         """Open the catalog file, waiting (with backoff) while another process holds its lock."""
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
-        attempt = 0
-        while True:
-            try:
-                return duckdb.connect(str(self.db_path))
-            except duckdb.IOException as e:
-                attempt += 1
-                if "lock" not in str(e).lower() or attempt >= LOCK_ATTEMPTS:
-                    raise CatalogError(
-                        f"DuckDB catalog {self.db_path} cannot be opened ({e}); close other programs using it "
-                        f"and run again."
-                    ) from e
-                self._sleep(min(0.05 * 2**attempt, 2.0))
+        try:
+            return retry(
+                lambda: duckdb.connect(str(self.db_path)),
+                attempts=LOCK_ATTEMPTS,
+                backoff=LOCK_BACKOFF,
+                retryable=lambda e: isinstance(e, duckdb.IOException) and "lock" in str(e).lower(),
+                sleep=self._sleep,
+                what=f"DuckDB catalog {self.db_path}",
+            )
+        except duckdb.IOException as e:
+            raise CatalogError(
+                f"DuckDB catalog {self.db_path} cannot be opened ({e}); close other programs using it and run again."
+            ) from e
 
     def _where(self, name: str) -> str:
         return f"{self.schema}.{name}"

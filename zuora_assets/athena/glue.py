@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -35,11 +34,14 @@ from zuora_assets.athena.table_input import (
 )
 from zuora_assets.athena.views import current_view_columns, current_view_name, current_view_sql
 from zuora_assets.common.aws_errors import aws_error_message, error_code, is_access_denied
+from zuora_assets.common.retry import Backoff, retry
 
 __all__ = ["CatalogError", "ForeignTable", "GlueCatalog", "SchemaConflict", "TableSync"]
 
 PARTITION_BATCH = 100  # BatchCreatePartition takes at most 100 partitions per call
 ATTEMPTS = 5
+RACE_CODES = ("AlreadyExistsException", "ConcurrentModificationException")
+RACE_BACKOFF = Backoff(base=0.2, cap=5.0)  # another writer of the same table
 
 Plan = Callable[[dict | None], tuple[dict, Any]]
 
@@ -209,42 +211,45 @@ class GlueCatalog:
         full input, SkipArchive, VersionId) or leave it. Races (AlreadyExists, ConcurrentModification)
         are retried from a fresh read."""
         where = self._where(name)
-        for attempt in range(self._attempts):
-            existing = self._get_table(name)
-            wanted, info = plan(existing)
-            if existing is None:
-                try:
-                    self._call(
-                        "CreateTable",
-                        where,
-                        expect=("AlreadyExistsException",),
-                        DatabaseName=self.database,
-                        TableInput=wanted,
-                    )
-                    return "created", info
-                except ClientError:
-                    self._backoff(attempt)
-                    continue
-            if same_input(wanted, writable_input(existing)):
-                return "unchanged", info
-            version = {"VersionId": existing["VersionId"]} if existing.get("VersionId") else {}
-            try:
-                self._call(
-                    "UpdateTable",
-                    where,
-                    expect=("ConcurrentModificationException",),
-                    DatabaseName=self.database,
-                    TableInput=wanted,
-                    SkipArchive=True,
-                    **version,
-                )
-                return "updated", info
-            except ClientError:
-                self._backoff(attempt)
-        raise CatalogError(
-            f"Glue object {where} kept changing under this sync ({self._attempts} attempts ended in "
-            f"AlreadyExists/ConcurrentModification); make sure one sync per table runs at a time, then run again."
+        try:
+            return retry(
+                lambda: self._reconcile_once(name, plan),
+                attempts=self._attempts,
+                backoff=RACE_BACKOFF,
+                retryable=lambda e: isinstance(e, ClientError) and error_code(e) in RACE_CODES,
+                sleep=self._sleep,
+                what=f"Glue {where}",
+            )
+        except ClientError as e:
+            raise CatalogError(
+                f"Glue object {where} kept changing under this sync ({self._attempts} attempts ended in "
+                f"AlreadyExists/ConcurrentModification); make sure one sync per table runs at a time, then run "
+                f"again."
+            ) from e
+
+    def _reconcile_once(self, name: str, plan: Plan) -> tuple[str, Any]:
+        """One read-plan-write of `name`; a race surfaces as the ClientError of its code in `RACE_CODES`."""
+        where = self._where(name)
+        existing = self._get_table(name)
+        wanted, info = plan(existing)
+        if existing is None:
+            self._call(
+                "CreateTable", where, expect=("AlreadyExistsException",), DatabaseName=self.database, TableInput=wanted
+            )
+            return "created", info
+        if same_input(wanted, writable_input(existing)):
+            return "unchanged", info
+        version = {"VersionId": existing["VersionId"]} if existing.get("VersionId") else {}
+        self._call(
+            "UpdateTable",
+            where,
+            expect=("ConcurrentModificationException",),
+            DatabaseName=self.database,
+            TableInput=wanted,
+            SkipArchive=True,
+            **version,
         )
+        return "updated", info
 
     def _owned_input(self, existing: dict | None, name: str, table_type: str) -> dict:
         """The writable part of `existing` if this project manages it ({} when absent); raises otherwise."""
@@ -360,9 +365,6 @@ class GlueCatalog:
             if is_access_denied(e):
                 raise CatalogPermissionDenied(message, f"glue:{operation}") from e
             raise CatalogError(message) from e
-
-    def _backoff(self, attempt: int) -> None:
-        self._sleep(min(0.2 * 2**attempt, 5.0) * (0.5 + random.random()))
 
     def _where(self, name: str) -> str:
         return f"{self.database}.{name}"
