@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zuora_assets.common.failures import InvalidValue
+from zuora_assets.common.retry import Backoff, retry
 from zuora_assets.zuora.client import ZuoraClient
 from zuora_assets.zuora.errors import ZuoraJobError, ZuoraRequestError
-from zuora_assets.zuora.retry import full_jitter
 from zuora_assets.zuora.zoql import ExportQuery, job_request
 
 TRANSIENT, TOO_LARGE, FIELD, PERMANENT, BUSY = "transient", "too_large", "field", "permanent", "busy"
@@ -123,6 +123,7 @@ def _outcome(query: ExportQuery, job: dict[str, Any], batch: dict[str, Any]) -> 
 
 
 MIN_JOB_TIMEOUT = 3 * 3600.0  # Zuora lets one query of a job run 3 hours before it kills the job
+BUSY_WAIT_CAP = 600.0  # the longest wait before resubmitting a job Zuora refused as busy (90028)
 MIN_POLL_SECONDS = 0.01  # the shortest wait between polls, so that poll_initial=0 still backs off
 HEARTBEAT = 300.0  # seconds of waiting without news after which the log says the job is still running
 
@@ -162,20 +163,20 @@ class AquaJobs:
 
     def run(self, queries: Sequence[ExportQuery]) -> dict[str, BatchResult | Failure]:
         """Run one job of `queries` to its end; the outcome of each query by query name."""
-        attempt = 0
-        while True:
-            attempt += 1
+
+        def submit_and_wait() -> dict[str, BatchResult | Failure]:
             with self._slots:
-                try:
-                    job_id = self._submit(queries)
-                except JobRejected as rejected:
-                    if rejected.failure.kind != BUSY or attempt >= self.busy_attempts:
-                        raise
-                else:
-                    return self._outcomes(self._wait(job_id, queries), queries)
-            wait = full_jitter(attempt, self.poll_max, 600.0)
-            self.logger.warning("Zuora has too many AQuA jobs running (90028); resubmitting in %.0f s", wait)
-            self.client.sleep(wait)
+                job_id = self._submit(queries)
+                return self._outcomes(self._wait(job_id, queries), queries)
+
+        return retry(  # Zuora refuses new jobs while too many run on the tenant (90028): resubmit later
+            submit_and_wait,
+            attempts=self.busy_attempts,
+            backoff=Backoff(self.poll_max, BUSY_WAIT_CAP),
+            retryable=lambda e: isinstance(e, JobRejected) and e.failure.kind == BUSY,
+            sleep=self.client.sleep,
+            what="AQuA job submission",
+        )
 
     def _job_name(self) -> str:
         with self._count_lock:

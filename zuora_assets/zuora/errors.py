@@ -31,7 +31,12 @@ class ZuoraRequestError(ZuoraError):
 
 
 class ZuoraTransientError(ZuoraRequestError, Transient):
-    """A request kept failing with retryable errors (429, 5xx, cut connections) until attempts ran out."""
+    """A retryable failure (429, 5xx, a cut connection, a truncated body), or such failures until attempts ran
+    out; `retry_after` is the wait Zuora asked for (seconds)."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None, retry_after: float = 0.0):
+        super().__init__(message, status=status, code=code)
+        self.retry_after = retry_after
 
 
 class ZuoraFileTooLargeError(ZuoraRequestError, Permanent):
@@ -49,3 +54,8 @@ class ZuoraJobError(ZuoraError, Permanent):
 
 class ZuoraDataError(ZuoraError, Permanent):
     """A result file cannot be trusted: malformed CSV, a bad value, or a row count that does not match."""
+
+
+class ZuoraCutFileError(ZuoraDataError, Transient):
+    """A result file ended early (mid-row, or fewer rows than Zuora counted): its download was cut, and
+    downloading it again (the step's retry) fixes it."""

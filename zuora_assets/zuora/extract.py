@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from zuora_assets.common.failures import InvalidValue
+from zuora_assets.common.retry import Backoff
 from zuora_assets.zuora import describe
 from zuora_assets.zuora.aqua import (
     BUSY,
@@ -39,6 +40,7 @@ from zuora_assets.zuora.aqua import (
 from zuora_assets.zuora.catalog import ZuoraModel, snake_case
 from zuora_assets.zuora.client import ZuoraClient
 from zuora_assets.zuora.errors import (
+    ZuoraCutFileError,
     ZuoraDataError,
     ZuoraError,
     ZuoraFileTooLargeError,
@@ -47,7 +49,6 @@ from zuora_assets.zuora.errors import (
 )
 from zuora_assets.zuora.prefetch import prefetch
 from zuora_assets.zuora.results import FileSpec, read_result
-from zuora_assets.zuora.retry import full_jitter
 from zuora_assets.zuora.streaming import FollowedDownload
 from zuora_assets.zuora.zoql import DELETED_FIELD, ExportQuery, Window, select, to_utc
 
@@ -55,6 +56,7 @@ Outcome = BatchResult | Failure
 # Typed batches parsed ahead of the consumer, at most: enough to keep parsing while it writes and uploads a
 # partition's file (a smaller budget stalls the parser; a larger one, or bigger batches, costs memory).
 PREFETCH_BYTES = 32 << 20
+RESUBMIT_WAIT_CAP = 600.0  # the longest wait before resubmitting a job that failed transiently
 ProgressCallback = Callable[[int, int], None]
 
 
@@ -229,7 +231,8 @@ class _ModelRun:
                                 status=exc.status, code=exc.code) from exc
             self.byte_count = bytes_before + file.size
         if rows != result.record_count:
-            raise ZuoraDataError(
+            kind = ZuoraCutFileError if rows < result.record_count else ZuoraDataError  # fewer: cut short
+            raise kind(
                 f"{spec.place}: parsed {rows} rows but Zuora counted {result.record_count} "
                 f"(AQuA job {result.job_id}); the download was incomplete or the file is corrupt: rerun the transfer"
             )
@@ -405,7 +408,7 @@ class Extractor:
                             PERMANENT, f"still failing after {attempt} attempts: {failure.message}. Zuora keeps "
                             "failing this export: retry later", failure.code)
                 else:
-                    wait = full_jitter(attempt, self.resubmit_backoff, 600.0)
+                    wait = Backoff(self.resubmit_backoff, RESUBMIT_WAIT_CAP).wait(attempt)
                     self.logger.warning("transient AQuA failure (%s); resubmitting %s in %.0f s",
                                         transient[0][1].message, ", ".join(r.name for r, _ in transient), wait)
                     self.client.sleep(wait)
