@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from botocore.exceptions import BotoCoreError, ClientError
 
 from zuora_assets.athena.query import AthenaQueries, AthenaQueryFailed
+from zuora_assets.athena.table_input import PARTITION_KEYS
 from zuora_assets.aws import AwsAuthError, AwsClients, aws_session, sse_arguments
 from zuora_assets.common.aws_errors import DENIED_CODES, HINTS, denied_action_resource, error_code_message
+from zuora_assets.common.contract import partition_folder
 from zuora_assets.iam import ACTIONS_USED, statement_for
 from zuora_assets.settings import AwsSettings
 
@@ -250,7 +252,7 @@ class _AwsChecks:
             "Values": [TEST_PARTITION],
             "StorageDescriptor": {
                 **self.storage(),
-                "Location": f"{self.table_location()}dt={TEST_PARTITION}/",
+                "Location": f"{self.table_location()}{partition_folder(TEST_PARTITION)}/",
             },
         }
         response = self.clients.glue.batch_create_partition(
@@ -264,7 +266,7 @@ class _AwsChecks:
         if errors:
             detail = errors[0]["ErrorDetail"]
             raise CheckFailed(f"{detail.get('ErrorCode')}: {detail.get('ErrorMessage')}")
-        return f"registered partition dt={TEST_PARTITION}"
+        return f"registered partition {partition_folder(TEST_PARTITION)}"
 
     def get_partitions(self) -> str:
         partitions = self.clients.glue.get_partitions(DatabaseName=self.aws.schema, TableName=TEST_TABLE)
@@ -292,7 +294,7 @@ class _AwsChecks:
             "Name": TEST_TABLE,
             "TableType": "EXTERNAL_TABLE",
             "Parameters": {"classification": "parquet", "zuora_athena.connection_test": "true"},
-            "PartitionKeys": [{"Name": "dt", "Type": "string"}],
+            "PartitionKeys": PARTITION_KEYS,
             "StorageDescriptor": {**self.storage(), "Location": self.table_location()},
         }
 

@@ -34,6 +34,7 @@ from zuora_assets.athena.table_input import (
 )
 from zuora_assets.athena.views import current_view_columns, current_view_name, current_view_sql
 from zuora_assets.common.aws_errors import aws_error_message, error_code, is_access_denied
+from zuora_assets.common.contract import DELETED_COLUMN, ID_COLUMN, VERSION_ORDER, is_day, partition_folder
 from zuora_assets.common.retry import Backoff, retry
 
 __all__ = ["CatalogError", "ForeignTable", "GlueCatalog", "SchemaConflict", "TableSync"]
@@ -65,11 +66,8 @@ def _range_start(projection: str | None) -> date | None:
 
 def check_dt(value: str, table: str) -> str:
     """Return a `dt` partition value if it is a `YYYY-MM-DD` day, else raise."""
-    try:
-        if date.fromisoformat(value).isoformat() == value:
-            return value
-    except (TypeError, ValueError):
-        pass
+    if is_day(value):
+        return value
     raise CatalogError(f"table {table}: partition value {value!r} is not a day in the form YYYY-MM-DD.")
 
 
@@ -148,9 +146,9 @@ class GlueCatalog:
         name: str,
         schema: pa.Schema,
         *,
-        key: str = "id",
-        order_by: Sequence[str] = ("updated_date", "_transferred_at"),
-        deleted: str = "_deleted",
+        key: str = ID_COLUMN,
+        order_by: Sequence[str] = VERSION_ORDER,
+        deleted: str = DELETED_COLUMN,
     ) -> str:
         """Create or update the Athena view `<name>_current` over table `name`; returns the action.
 
@@ -303,7 +301,7 @@ class GlueCatalog:
                 DatabaseName=self.database,
                 TableName=name,
                 PartitionInputList=[
-                    {"Values": [v], "StorageDescriptor": {**sd, "Location": f"{location}dt={v}/"}}
+                    {"Values": [v], "StorageDescriptor": {**sd, "Location": f"{location}{partition_folder(v)}/"}}
                     for v in batch
                 ],
             )

@@ -24,6 +24,7 @@ from typing import Literal, get_args
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from zuora_assets.common.contract import PARTITION_COLUMN, TRANSFERRED_AT_COLUMN
 from zuora_assets.common.failures import InvalidValue
 from zuora_assets.lake import layout
 from zuora_assets.lake.commit import PartitionWrite, commit_all, settle_all
@@ -126,7 +127,7 @@ def _validate(
     where = f"model {model!r}"
     if mode not in get_args(TransferMode):
         raise InvalidValue(f"{where}: mode {mode!r} is not one of {get_args(TransferMode)}")
-    for reserved in (layout.TRANSFERRED_AT_COLUMN, layout.PARTITION_COLUMN):
+    for reserved in (TRANSFERRED_AT_COLUMN, PARTITION_COLUMN):
         if reserved in schema.names:
             raise InvalidValue(
                 f"{where}: the schema has a column {reserved!r}, which the lake adds itself; drop it"
@@ -152,7 +153,7 @@ def _validate(
             f"{where}: the snapshot (or clock) gave {snapshot}, a naive time; use UTC-aware times"
         )
     input_schema = lake_schema(schema)
-    file_schema = input_schema.append(pa.field(layout.TRANSFERRED_AT_COLUMN, pa.timestamp("ms")))
+    file_schema = input_schema.append(pa.field(TRANSFERRED_AT_COLUMN, pa.timestamp("ms")))
     spec = TransferSpec(
         storage=storage,
         folder=layout.check_folder(folder),

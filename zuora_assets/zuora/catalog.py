@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from zuora_assets.common.contract import DELETED_COLUMN
 from zuora_assets.common.failures import InvalidValue
 
 ZUORA_TYPES = ("text", "picklist", "integer", "decimal", "boolean", "date", "datetime")
@@ -27,8 +28,6 @@ COMMON_FIELDS = "Id:text CreatedDate:datetime UpdatedDate:datetime CreatedById:t
 SYSTEM_FIELDS = ("Id", "CreatedDate", "UpdatedDate", "CreatedById", "UpdatedById")
 CATALOG_FILE = Path(__file__).with_name("models.toml")
 
-DELETED_COLUMN = "_deleted"
-TRANSFERRED_AT_COLUMN = "_transferred_at"
 
 # Zuora API names (objects, fields, custom fields `Name__c`): an ASCII letter, then letters, digits and
 # underscores. The simulator's control plane and its query parsers both use this one rule.

@@ -25,8 +25,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
+from zuora_assets.common.contract import DELETED_COLUMN
 from zuora_assets.common.failures import InvalidValue
-from zuora_assets.zuora.catalog import DELETED_COLUMN, Field
+from zuora_assets.zuora.catalog import Field
 from zuora_assets.zuora.errors import ZuoraCutFileError, ZuoraDataError
 
 SYSTEM_TZ = "America/Los_Angeles"  # Zuora writes datetimes at midnight of this zone as a bare date
