@@ -69,7 +69,7 @@ def column_schema(schema: pa.Schema) -> dg.TableSchema:
 
 def partition_metadata(write: PartitionWrite, storage: Storage, folder: str, model: str, schema: pa.Schema) -> dict:
     metadata = {
-        "dagster/uri": dg.MetadataValue.path(storage.uri(layout.partition_prefix(folder, model, write.dt))),
+        "dagster/uri": dg.MetadataValue.path(storage.uri(layout.partition_prefix(folder, model, write.dt).rstrip("/")) + "/"),
         "dagster/column_schema": column_schema(schema),
         "rows": write.rows,
         "bytes": write.bytes,

@@ -50,6 +50,10 @@ class KeyChanged(StorageError):
     """A put with `if_match` found another version at the key (or none): someone wrote it meanwhile."""
 
 
+class InvalidKey(StorageError, Permanent):
+    """A key breaks the lake's key rules: a bug in the caller, which no retry fixes."""
+
+
 class PermissionDenied(StorageError, Permanent):
     """The storage refused an action for lack of permission; retrying cannot help, a policy must change.
 
