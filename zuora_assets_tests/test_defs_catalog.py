@@ -43,6 +43,7 @@ def step_failures(result) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow  # every model through Glue on moto, benchmark-sized
 def test_first_sync_creates_every_table_and_view_and_a_second_changes_nothing(tenant, aws_env):
     days = last_days(2)
     foreign = {"Name": "invoice", "StorageDescriptor": {"Columns": [{"Name": "x", "Type": "string"}]}}

@@ -269,6 +269,7 @@ BURST_AT = NOW - timedelta(hours=5, seconds=17)
 BURST_ROWS, FILE_ROWS, PAGE_ROWS = 1_000_000, 300_000, 400_000
 
 
+@pytest.mark.slow  # a million rows, benchmark-sized
 def test_million_row_burst_in_one_second_is_bisected_then_paged_by_id(sim):
     """Issue 3: a bill run updates 1M invoice items in one second and files over 300k rows are refused.
 
