@@ -12,7 +12,7 @@ Batches come in non-decreasing `updated_date` order, which is checked.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
@@ -36,7 +36,7 @@ from zuora_assets.zuora.client import ZuoraClient
 from zuora_assets.zuora.errors import (
     ZuoraError,
 )
-from zuora_assets.zuora.model_run import ModelRun
+from zuora_assets.zuora.model_run import ModelRun, ProgressCallback
 from zuora_assets.zuora.prefetch import prefetch
 from zuora_assets.zuora.zoql import Window, to_utc
 
@@ -45,7 +45,6 @@ Outcome = BatchResult | Failure
 # partition's file (a smaller budget stalls the parser; a larger one, or bigger batches, costs memory).
 PREFETCH_BYTES = 32 << 20
 RESUBMIT_WAIT_CAP = 600.0  # the longest wait before resubmitting a job that failed transiently
-ProgressCallback = Callable[[int, int], None]
 
 
 def _batch_bytes(batch: pa.RecordBatch) -> int:
@@ -152,7 +151,7 @@ class Extractor:
     def _first_job(self, runs: list[ModelRun], window: Window) -> None:
         """Run the whole-window job of `runs`, then fix their schemas; errors stop only their models."""
         try:
-            outcomes = self._run_queries(runs, window)
+            outcomes = self.run_queries(runs, window)
         except ZuoraError as exc:
             for r in runs:
                 r.error = exc
@@ -164,7 +163,7 @@ class Extractor:
                 r.error = r.stop_error(outcome, window)
             r.first = outcome
 
-    def _run_queries(
+    def run_queries(
         self, runs: Sequence[ModelRun], window: Window, *, after_id: str | None = None, limit: int | None = None
     ) -> dict[str, Outcome]:
         """Run `runs`' queries for `window` as one job until each completes or fails for good.

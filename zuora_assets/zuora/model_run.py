@@ -4,11 +4,12 @@ checks of row counts and `updated_date` order (`Extractor` in `extract.py` runs 
 from __future__ import annotations
 
 import contextlib
+import logging
 import tempfile
 from collections import deque
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -21,6 +22,7 @@ from zuora_assets.zuora.aqua import (
     Failure,
 )
 from zuora_assets.zuora.catalog import ZuoraModel, snake_case
+from zuora_assets.zuora.client import ZuoraClient
 from zuora_assets.zuora.errors import (
     ZuoraCutFileError,
     ZuoraDataError,
@@ -33,16 +35,29 @@ from zuora_assets.zuora.results import FileSpec, read_result
 from zuora_assets.zuora.streaming import FollowedDownload
 from zuora_assets.zuora.zoql import DELETED_FIELD, ExportQuery, Window, select
 
-if TYPE_CHECKING:
-    from zuora_assets.zuora.extract import Extractor
-
 Outcome = BatchResult | Failure
+ProgressCallback = Callable[[int, int], None]
+
+
+class Runner(Protocol):
+    """What a model run needs of the extractor that runs it (`extract.Extractor`)."""
+
+    client: ZuoraClient
+    logger: logging.Logger
+    max_job_attempts: int
+    on_progress: ProgressCallback | None
+    page_size: int
+    tmp_dir: str | None
+
+    def run_queries(
+        self, runs: Sequence[ModelRun], window: Window, *, after_id: str | None = None, limit: int | None = None
+    ) -> dict[str, Outcome]: ...
 
 
 class ModelRun:
     """One model's extraction of one window: its fields, the ones still queried, and its batches."""
 
-    def __init__(self, extractor: Extractor, model: ZuoraModel, window: Window):
+    def __init__(self, extractor: Runner, model: ZuoraModel, window: Window):
         self.ex = extractor
         self.model = model
         self.window = window
@@ -142,7 +157,7 @@ class ModelRun:
         """
         for _ in range(self.ex.max_job_attempts):
             if outcome is None:
-                outcome = self.ex._run_queries([self], window, after_id=after_id, limit=limit)[self.name]
+                outcome = self.ex.run_queries([self], window, after_id=after_id, limit=limit)[self.name]
             if isinstance(outcome, Failure):
                 if outcome.kind == TOO_LARGE:
                     return outcome
