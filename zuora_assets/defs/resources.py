@@ -14,6 +14,7 @@ from pydantic import PrivateAttr
 from zuora_assets.athena.duckdb_catalog import DuckDBCatalog
 from zuora_assets.athena.glue import GlueCatalog
 from zuora_assets.aws import AwsClients, aws_session, sse_arguments
+from zuora_assets.lake import layout
 from zuora_assets.lake.local import LocalStorage
 from zuora_assets.lake.s3 import S3Storage
 from zuora_assets.lake.storage import Storage
@@ -186,7 +187,7 @@ class CatalogResource(dg.ConfigurableResource):
 
     def location(self, folder: str, model: str) -> str:
         aws = self.settings.load().aws
-        return f"s3://{aws.bucket}/{folder}/{model}/" if folder else f"s3://{aws.bucket}/{model}/"
+        return f"s3://{aws.bucket}/{layout.model_prefix(folder, model)}"
 
     @contextlib.contextmanager
     def glue(self) -> Iterator[GlueCatalog | None]:
