@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo dev test lint venv clean lock
+.PHONY: demo dev test lint imports venv clean lock
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -21,6 +21,7 @@ dev: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -q
 
 # The image's pinned dependencies (deploy/requirements.txt), resolved again from pyproject.toml.
@@ -30,6 +31,11 @@ lock: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
+
+# DESIGN.md section 5's import rules (the contracts are in pyproject.toml).
+imports: $(STAMP)
+	$(VENV)/bin/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) .lake .dagster_home

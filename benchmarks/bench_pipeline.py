@@ -305,7 +305,8 @@ def phase_direct(sim_url: str, endpoint: str, bucket: str, partitions: list[str]
     from zuora_assets.zuora.extract import Extractor
 
     after_imports = peak_rss_mb()
-    storage = S3Storage(boto3.client("s3", endpoint_url=endpoint, region_name=REGION), bucket)
+    session = boto3.Session(region_name=REGION)
+    storage = S3Storage(session.client("s3", endpoint_url=endpoint), bucket, credentials=session.get_credentials)
     window = backfill_window(partitions)
     downloads, batches = Stopwatch(), Stopwatch()
     started = time.perf_counter()

@@ -11,6 +11,8 @@ from botocore.config import Config
 from botocore.credentials import CredentialProvider, CredentialResolver, RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 
+from zuora_assets.common.aws_errors import DENIED_CODES, error_code
+from zuora_assets.common.failures import Permanent
 from zuora_assets.settings import AwsSettings
 
 # AssumeRole session length. Role chaining caps sessions at one hour, so ask for no more; botocore
@@ -24,7 +26,7 @@ CLIENT_CONFIG = Config(
 )
 
 
-class AwsAuthError(RuntimeError):
+class AwsAuthError(RuntimeError, Permanent):
     """The AWS credentials could not be obtained: says which credentials or role, why, and what to check."""
 
 
@@ -142,10 +144,10 @@ def _assume_role_fetcher(sts, aws: AwsSettings, duration_seconds: int) -> Callab
 
 def _assume_role_failure(sts, aws: AwsSettings, error: Exception) -> str:
     """Why AssumeRole of AWS_ROLE_ARN failed and what to check (never the external id's value)."""
-    code = error.response["Error"].get("Code", "") if isinstance(error, ClientError) else type(error).__name__
+    code = error_code(error) if isinstance(error, ClientError) else type(error).__name__
     caller = _caller_arn(sts)
     head = f"AssumeRole of {aws.role_arn} (AWS_ROLE_ARN) failed ({code})"
-    if code in ("AccessDenied", "AccessDeniedException", "403"):
+    if code in DENIED_CODES or code == "403":
         return (
             f"{head}: AssumeRole was denied for the caller {caller or '(unknown)'}. Likely causes: AWS_EXTERNAL_ID "
             "does not match the sts:ExternalId condition in the role's trust policy; the trust policy's Principal "

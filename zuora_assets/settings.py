@@ -7,7 +7,6 @@ documents every variable.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 import uuid
@@ -15,8 +14,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
+from zuora_assets.common.contract import is_day
+from zuora_assets.common.failures import Permanent
+from zuora_assets.common.urls import url_problem
 from zuora_assets.zuora.environments import ENVIRONMENTS
 
 # Named Zuora environments and their REST base URLs: the client's table is the single one.
@@ -93,14 +94,13 @@ _KMS_KEY_RE = re.compile(
     r"^(arn:aws[\w-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[\w/+=,.@-]+|alias/[\w/+=,.@-]+|mrk-[0-9a-f]{32}|[0-9a-f-]{36})$",
     re.ASCII,
 )
-_ISO_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _BUCKET_RE = re.compile(r"^[a-z0-9.-]+$")
 _IP_RE = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 _BUCKET_BAD_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _BUCKET_BAD_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 
 
-class SettingsError(ValueError):
+class SettingsError(Permanent, ValueError):
     """One or more settings are wrong; `problems` lists every one, each naming its variable."""
 
     def __init__(self, problems: list[str]):
@@ -326,14 +326,7 @@ def _check_s3_location(value: str) -> str | None:
 
 
 def _check_url(value: str, *, https_only: bool) -> str | None:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-        return "is not an http(s) URL like https://host[:port]"
-    if https_only and parts.scheme == "http" and not _is_loopback(parts.hostname):
-        return "uses http: only https is allowed, except for 127.0.0.1/localhost (a local simulator)"
-    if parts.username or parts.password:
-        return "contains a user name or password: put credentials in their own settings"
-    return None
+    return url_problem(value, https_only=https_only)
 
 
 def _check_uuid(value: str) -> str | None:
@@ -551,20 +544,9 @@ def _check_retention_days(value: str) -> str | None:
 
 
 def _check_iso_date(value: str) -> str | None:
-    try:
-        if _ISO_DATE_RE.match(value):
-            date.fromisoformat(value)
-            return None
-    except ValueError:
-        pass
+    if is_day(value):
+        return None
     return "is not a date: use YYYY-MM-DD, e.g. 2024-01-31"
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 # --- describe ------------------------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ import boto3
 import pytest
 import requests
 
+from zuora_assets_tests.pipeline import aws_env  # noqa: F401  (a fixture: AWS settings on the moto server)
+
 # Tests never reach real AWS: fake credentials, and no config files from the developer's machine.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
@@ -36,6 +38,10 @@ class MotoServer:
             aws_secret_access_key=kwargs.pop("aws_secret_access_key", "testing"),
             **kwargs,
         )
+
+    def session(self) -> boto3.Session:
+        """A boto3 session with moto's test keys (its `get_credentials` is what `S3Storage` hands pyarrow)."""
+        return boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
 
     def reset(self) -> None:
         requests.post(f"{self.endpoint}/moto-api/reset", timeout=10).raise_for_status()

@@ -45,7 +45,7 @@ def storage_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
     moto = request.getfixturevalue("moto")
     client = moto.client("s3")
     client.create_bucket(Bucket=BUCKET)
-    return S3Storage(client, BUCKET)
+    return S3Storage(client, BUCKET, credentials=moto.session().get_credentials)
 
 
 def fixed_clock(moment: datetime = T0) -> Callable[[], datetime]:

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import dagster as dg
+import pyarrow.fs as pafs
+import pytest
 
+BUCKET = "zuora-lake-test"
+FOLDER = "exports/zuora"
+SCHEMA = "zuora_test"
+SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.json"  # the definitions, as reviewed
 START_DAYS_AGO = 400  # the first partition day of the AWS test settings: a year of backfill fits
 
 
@@ -65,4 +72,26 @@ def materialize(
         tags={**range_tags, **(tags or {})},
         instance=instance or dg.DagsterInstance.ephemeral(),
         raise_on_error=raise_on_error,
+    )
+
+
+@pytest.fixture
+def aws_env(moto, monkeypatch):
+    moto.client("s3").create_bucket(Bucket=BUCKET)
+    env = moto_settings(moto.endpoint, bucket=BUCKET, folder=FOLDER, schema=SCHEMA)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("ZUORA_CLIENT_ID", raising=False)
+    return moto
+
+
+def lake_keys(s3, model: str) -> list[str]:
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=f"{FOLDER}/{model}/")
+    return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+
+
+def arrow_fs(moto) -> pafs.S3FileSystem:
+    host = moto.endpoint.removeprefix("http://")
+    return pafs.S3FileSystem(
+        endpoint_override=host, scheme="http", access_key="testing", secret_key="testing", region="us-east-1"
     )

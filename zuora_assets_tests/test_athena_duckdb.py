@@ -14,7 +14,7 @@ import pytest
 from zuora_assets.athena.duckdb_catalog import DuckDBCatalog
 from zuora_assets.athena.glue import CatalogError, ForeignTable, GlueCatalog, SchemaConflict
 from zuora_assets.athena.presto_view import decode_view_text
-from zuora_assets_tests.test_athena_support import (
+from zuora_assets_tests.athena_support import (
     DATABASE,
     FOLDER,
     SCHEMAS,

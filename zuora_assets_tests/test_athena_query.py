@@ -10,8 +10,9 @@ import pytest
 import requests
 from botocore.stub import ANY, Stubber
 
-from zuora_assets.athena.query import AthenaQueries, AthenaQueryFailed
-from zuora_assets_tests.test_athena_support import CallRecorder
+from zuora_assets.athena.query import POLL_BACKOFF, AthenaQueries, AthenaQueryFailed
+from zuora_assets.common.retry import Backoff
+from zuora_assets_tests.athena_support import CallRecorder
 
 RESULTS = "s3://results/athena/"
 COLUMNS = [
@@ -96,7 +97,8 @@ def test_polling_backs_off_while_the_query_is_queued_and_running(moto, athena):
 
     assert [r[0] for r in rows] == ["x"]
     assert len(sleeps) >= 2
-    assert sleeps == sorted(sleeps) and sleeps[1] > sleeps[0], "the poll interval grows"
+    ceilings = [POLL_BACKOFF.floor] + [min(POLL_BACKOFF.cap, POLL_BACKOFF.base * 2**n) for n in range(len(sleeps))]
+    assert all(POLL_BACKOFF.floor <= s <= c for s, c in zip(sleeps, ceilings[1:], strict=True)), "full jitter"
 
 
 def test_the_workgroup_results_location_is_used_when_none_is_configured(athena):
@@ -257,7 +259,8 @@ def test_a_query_that_does_not_finish_in_time_is_reported_not_cancelled(stubbed)
     for _ in range(4):
         stub.add_response("get_query_execution", execution("RUNNING"), {"QueryExecutionId": "q-1"})
     with pytest.raises(AthenaQueryFailed, match=r"q-1 .*still RUNNING after .*not cancelled"):
-        AthenaQueries(client, "wg", sleep=lambda s: None, timeout_seconds=1.0).run("SELECT 1")
+        steady = Backoff(base=0.4, cap=0.4, floor=0.4)  # polls at 0, 0.4, 0.8 and 1.2 s
+        AthenaQueries(client, "wg", sleep=lambda s: None, timeout_seconds=1.0, poll_backoff=steady).run("SELECT 1")
 
 
 def test_a_cancelled_query_is_reported(stubbed):

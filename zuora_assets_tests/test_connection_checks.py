@@ -10,15 +10,14 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from zuora_assets.aws import AwsClients, aws_session
+from zuora_assets.common.aws_errors import denied_action_resource, error_code_message
 from zuora_assets.connection import (
-    CheckResult,
     all_ok,
-    denied_action_resource,
-    error_code_message,
     format_results,
     main_check,
     run_checks,
 )
+from zuora_assets.connection_aws import CheckResult
 from zuora_assets.iam import main_iam_policy, permissions_policy
 from zuora_assets.settings import Settings
 

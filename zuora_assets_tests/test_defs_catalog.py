@@ -10,14 +10,13 @@ from zuora_assets.defs.resources import aws_clients, duckdb_catalog
 from zuora_assets.settings import Settings
 from zuora_assets.sim import SimConfig, Simulator
 from zuora_assets.zuora.catalog import MODELS
-from zuora_assets_tests.pipeline import day_window, last_days, materialize
-from zuora_assets_tests.test_defs_pipeline import SCHEMA, aws_env  # noqa: F401  (fixture)
+from zuora_assets_tests.pipeline import SCHEMA, day_window, last_days, materialize
 
 GLUE_WRITES = {"CreateTable", "UpdateTable", "DeleteTable", "CreateDatabase", "BatchCreatePartition"}
 
 
 @pytest.fixture
-def tenant(aws_env, monkeypatch):  # noqa: F811
+def tenant(aws_env, monkeypatch):
     with Simulator(SimConfig(seed=31, accounts=15, days=5)) as sim:
         monkeypatch.setenv("ZUORA_SIMULATOR_URL", sim.base_url)
         yield sim
@@ -44,7 +43,8 @@ def step_failures(result) -> dict[str, str]:
     }
 
 
-def test_first_sync_creates_every_table_and_view_and_a_second_changes_nothing(tenant, aws_env):  # noqa: F811
+@pytest.mark.slow  # every model through Glue on moto, benchmark-sized
+def test_first_sync_creates_every_table_and_view_and_a_second_changes_nothing(tenant, aws_env):
     days = last_days(2)
     foreign = {"Name": "invoice", "StorageDescriptor": {"Columns": [{"Name": "x", "Type": "string"}]}}
     glue = aws_env.client("glue")
@@ -70,7 +70,7 @@ def test_first_sync_creates_every_table_and_view_and_a_second_changes_nothing(te
     assert writes(counter) == [], "nothing changed, so no write call at all"
 
 
-def test_a_new_custom_field_becomes_a_column_and_a_type_change_stops_only_that_model(tenant, aws_env):  # noqa: F811
+def test_a_new_custom_field_becomes_a_column_and_a_type_change_stops_only_that_model(tenant, aws_env):
     today = last_days(1)
     selection = ["zuora/account", "athena/account", "zuora/contact", "athena/contact"]
     materialize(selection, today)

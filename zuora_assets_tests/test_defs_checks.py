@@ -1,15 +1,17 @@
 """Asset checks on real runs, and which failures are retried."""
 
 import dagster as dg
+import pyarrow as pa
 import pytest
 from botocore.exceptions import ClientError
 
 from zuora_assets.athena.errors import CatalogPermissionDenied, SchemaConflict
+from zuora_assets.common.failures import InvalidValue, is_permanent
 from zuora_assets.definitions import build_definitions
-from zuora_assets.defs.failures import fail_fast_unless_transient, is_permanent
+from zuora_assets.defs.failures import fail_fast_unless_transient
 from zuora_assets.lake.storage import PermissionDenied, StorageError
 from zuora_assets.settings import SettingsError
-from zuora_assets.zuora.errors import ZuoraAuthError, ZuoraTransientError
+from zuora_assets.zuora.errors import ZuoraAuthError, ZuoraDataError, ZuoraTransientError
 from zuora_assets_tests.pipeline import last_days
 
 
@@ -92,6 +94,10 @@ def window_of(days):
         (ZuoraTransientError("503 after retries"), False),
         (ClientError({"Error": {"Code": "SlowDown", "Message": "busy"}}, "PutObject"), False),
         (ConnectionError("reset"), False),
+        (ValueError("Expecting ',' delimiter: line 1 column 4097"), False),  # a truncated body: untyped
+        (pa.ArrowInvalid("CSV parse error: Expected 9 columns, got 3"), False),
+        (InvalidValue("partition 'x' is not a date"), True),
+        (ZuoraDataError("row count 3, expected 4"), True),
     ],
 )
 def test_only_transient_failures_are_left_to_the_retry_policy(error, permanent):

@@ -7,11 +7,12 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from zuora_assets.definitions import build_definitions
 from zuora_assets.zuora.catalog import MODELS
+from zuora_assets_tests.pipeline import SNAPSHOT
 
-SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.json"
 ROOT = Path(__file__).parent.parent
 
 
@@ -57,6 +58,7 @@ def test_every_model_has_its_assets_checks_sensor_and_schedule():
     assert "test_connection" in snap["jobs"] and "zuora_sync" in snap["jobs"]
 
 
+@pytest.mark.slow  # the dagster CLI in a subprocess, end to end
 def test_the_cli_loads_the_workspace_like_the_ui():
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ZUORA_", "AWS_BUCKET"))}
     done = subprocess.run(

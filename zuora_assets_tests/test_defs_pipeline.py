@@ -6,36 +6,24 @@ import re
 from collections import Counter
 
 import pyarrow.dataset as pads
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
-import pytest
 
 from zuora_assets.athena.types import glue_type
 from zuora_assets.sim import SimConfig, Simulator
-from zuora_assets_tests.pipeline import day_window, last_days, materialize, moto_settings
-
-BUCKET = "zuora-lake-test"
-FOLDER = "exports/zuora"
-SCHEMA = "zuora_test"
-
-
-@pytest.fixture
-def aws_env(moto, monkeypatch):
-    moto.client("s3").create_bucket(Bucket=BUCKET)
-    env = moto_settings(moto.endpoint, bucket=BUCKET, folder=FOLDER, schema=SCHEMA)
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    monkeypatch.delenv("ZUORA_CLIENT_ID", raising=False)
-    return moto
+from zuora_assets_tests.pipeline import (
+    BUCKET,
+    FOLDER,
+    SCHEMA,
+    arrow_fs,
+    day_window,
+    lake_keys,
+    last_days,
+    materialize,
+)
 
 
 def use_simulator(monkeypatch, sim):
     monkeypatch.setenv("ZUORA_SIMULATOR_URL", sim.base_url)
-
-
-def lake_keys(s3, model: str) -> list[str]:
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=f"{FOLDER}/{model}/")
-    return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
 
 
 def busiest_day(sim, model: str) -> str:
@@ -44,13 +32,6 @@ def busiest_day(sim, model: str) -> str:
     day = max(counts, key=counts.get)
     assert counts[day] > 0
     return day
-
-
-def arrow_fs(moto) -> pafs.S3FileSystem:
-    host = moto.endpoint.removeprefix("http://")
-    return pafs.S3FileSystem(
-        endpoint_override=host, scheme="http", access_key="testing", secret_key="testing", region="us-east-1"
-    )
 
 
 def test_account_lands_in_s3_and_glue_with_the_exact_layout(aws_env, live_sim, monkeypatch):

@@ -43,6 +43,7 @@ def lake_keys() -> list[str]:
     return [o.key for o in lake_storage(settings).list(f"{lake_folder(settings)}/")]
 
 
+@pytest.mark.slow  # a year of partitions, benchmark-sized
 def test_a_year_backfill_is_one_run_under_one_timestamp_never_after_its_end(destination, serve, monkeypatch):
     days = last_days(365)
     monkeypatch.setenv("ZUORA_START_DATE", days[0])

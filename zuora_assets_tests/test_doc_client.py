@@ -17,7 +17,7 @@ import pytest
 from zuora_assets.sim import SimConfig, Simulator
 from zuora_assets.sim.config import JobTiming
 from zuora_assets_tests.doc_client import DocClient
-from zuora_assets_tests.test_sim_support import NOW
+from zuora_assets_tests.sim_support import NOW
 
 EVER = (NOW - timedelta(days=3650), NOW + timedelta(days=1))
 TOKEN_KEYS = {"access_token", "token_type", "expires_in", "scope", "jti"}

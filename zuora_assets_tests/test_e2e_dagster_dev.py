@@ -28,9 +28,7 @@ import sqlglot
 from zuora_assets.athena.presto_view import decode_view_text
 from zuora_assets.sim import SimConfig, Simulator
 from zuora_assets_tests import dagster_dev as dd
-from zuora_assets_tests.pipeline import day_window, last_days, moto_settings
-from zuora_assets_tests.test_defs_definitions import SNAPSHOT
-from zuora_assets_tests.test_defs_pipeline import arrow_fs, lake_keys
+from zuora_assets_tests.pipeline import SNAPSHOT, arrow_fs, day_window, lake_keys, last_days, moto_settings
 
 BUCKET = "zuora-lake-test"  # the bucket `lake_keys` lists
 FOLDER = "exports/zuora"
@@ -89,6 +87,7 @@ def dev_environment(simulator_url: str, moto_endpoint: str) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)  # the waits below are bounded; this only stops a hang
 def test_backfill_then_sensor_through_dagster_dev(settings, tenant, moto, tmp_path):
     # In the test body, not a fixture, so that a failure prints dagster dev's output.

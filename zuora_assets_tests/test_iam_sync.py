@@ -94,6 +94,7 @@ def keys_credentials(moto, monkeypatch) -> None:
 CREDENTIALS = {"role": role_credentials, "keys": keys_credentials}
 
 
+@pytest.mark.slow  # every model under IAM enforcement, benchmark-sized
 @pytest.mark.parametrize("mode", CREDENTIALS)
 def test_full_sync_of_every_model_with_exactly_the_seed_policy(moto, aws_env, tenant, monkeypatch, mode):
     CREDENTIALS[mode](moto, monkeypatch)

@@ -228,6 +228,7 @@ def test_a_backfill_yields_only_where_a_newer_replace_committed(storage: Storage
     assert [versions_in(storage, dt) for dt in dts] == [{"backfill"}, {"new"}, {"backfill"}]
 
 
+@pytest.mark.slow  # a year of partitions, benchmark-sized
 def test_a_year_in_one_call_is_one_timestamp_at_or_before_the_clock_with_no_reservations(storage: Storage) -> None:
     dts = days("2025-11-02", 365)
     snapshot = datetime(2026, 11, 1, 23, 59, 59, tzinfo=UTC)

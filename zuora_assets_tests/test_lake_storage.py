@@ -184,12 +184,12 @@ def test_s3_errors_say_where_and_what_to_do(moto) -> None:
     with pytest.raises(StorageError) as caught:
         missing.put_bytes("zuora/k", b"1")
     assert "s3://no-such-bucket/zuora/k" in str(caught.value) and "NoSuchBucket" in str(caught.value)
-    assert "check the bucket setting" in str(caught.value)
+    assert "check AWS_BUCKET" in str(caught.value)
 
     moto.set_iam_enforcement(True)
     with pytest.raises(StorageError) as caught:
         S3Storage(client, BUCKET).list("zuora/")
-    assert "ListObjectsV2" in str(caught.value) and "credentials" in str(caught.value)
+    assert "ListObjectsV2" in str(caught.value) and "check AWS_ACCESS_KEY_ID" in str(caught.value)
 
 
 def test_compare_and_replace_replaces_only_the_version_read(storage: Storage) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from zuora_assets.sim import SimConfig, Simulator
 from zuora_assets.sim.config import JobTiming
-from zuora_assets_tests.test_sim_support import NOW, Zuora, read_csv
+from zuora_assets_tests.sim_support import NOW, Zuora, read_csv
 
 EVER = (NOW - timedelta(days=3650), NOW + timedelta(seconds=1))
 

@@ -11,7 +11,7 @@ import pytest
 
 from zuora_assets.sim import SimConfig, Simulator
 from zuora_assets.sim.config import JobTiming
-from zuora_assets_tests.test_sim_support import NOW, Zuora, read_csv, typed_rows, window_query
+from zuora_assets_tests.sim_support import NOW, Zuora, read_csv, typed_rows, window_query
 
 WEEK_AGO = NOW - timedelta(days=7)
 

@@ -14,7 +14,7 @@ import pytest
 from zuora_assets.sim import SimConfig, Simulator
 from zuora_assets.sim.tz import pacific_midnight
 from zuora_assets.zuora.catalog import MODELS, model
-from zuora_assets_tests.test_sim_support import NOW, Zuora
+from zuora_assets_tests.sim_support import NOW, Zuora
 
 EVER = (NOW - timedelta(days=3650), NOW + timedelta(seconds=1))
 CONFIG = SimConfig(seed=21, accounts=25, days=10, now=NOW, clock_follows_wall=False)

@@ -9,7 +9,7 @@ import requests
 
 from zuora_assets.sim import SimConfig, Simulator
 from zuora_assets.sim.config import JobTiming
-from zuora_assets_tests.test_sim_support import NOW, Zuora, read_csv, typed_rows, window_query
+from zuora_assets_tests.sim_support import NOW, Zuora, read_csv, typed_rows, window_query
 
 PRODUCTS = [{"query": "select Id, Name from Product", "type": "zoqlexport"}]
 
@@ -208,9 +208,18 @@ def test_schema_drift_add_custom_field(sim, zuora):
     assert len(rows) == 1 and rows[0][1] == "SMB"
 
 
+def test_truncated_body_cuts_the_answer_and_declares_the_cut(sim, zuora):
+    sim.add_fault({"fault": "truncated_body", "path": "^/v1/describe$", "after_bytes": 10})
+    cut = zuora.call("GET", "/v1/describe")
+    assert len(cut.content) == 10 == int(cut.headers["Content-Length"])
+    assert len(zuora.call("GET", "/v1/describe").content) > 10  # it fired once
+
+
 @pytest.mark.parametrize("rule,word", [({"fault": "nope"}, "'fault'"), ({"fault": "http_5xx", "status": 418}, "status"),
                                        ({"fault": "http_429", "bogus": 1}, "bogus"),
-                                       ({"fault": "burst", "object": "InvoiceItem"}, "'n'")])
+                                       ({"fault": "burst", "object": "InvoiceItem"}, "'n'"),
+                                       ({"fault": "truncated_body", "after_bytes": -1}, "after_bytes"),
+                                       ({"fault": "cut_download", "content_length": "half"}, "content_length")])
 def test_invalid_rules_are_refused_with_the_reason(sim, rule, word):
     with pytest.raises(ValueError, match=word):
         sim.add_fault(rule)

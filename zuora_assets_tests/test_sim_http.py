@@ -12,7 +12,7 @@ import requests
 
 from zuora_assets.sim import SimConfig, Simulator
 from zuora_assets.zuora.catalog import MODELS
-from zuora_assets_tests.test_sim_support import NOW, Zuora
+from zuora_assets_tests.sim_support import NOW, Zuora
 
 ENTITIES = ("11111111-2222-3333-4444-555555555555", "66666666-7777-8888-9999-000000000000")
 

@@ -8,7 +8,7 @@ import pyarrow.compute as pc
 import pytest
 
 from zuora_assets.sim import SimConfig, Simulator
-from zuora_assets_tests.test_sim_support import NOW, Zuora
+from zuora_assets_tests.sim_support import NOW, Zuora
 
 EVER = (NOW - timedelta(days=3650), NOW + timedelta(seconds=1))
 

@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 import pytest
 
 from zuora_assets.sim import SimConfig, Simulator
-from zuora_assets_tests.test_sim_support import NOW, PACIFIC, Zuora, parse_datetime, read_csv
+from zuora_assets_tests.sim_support import NOW, PACIFIC, Zuora, parse_datetime, read_csv
 
 ALL_TIME = (NOW - timedelta(days=400), NOW + timedelta(days=1))
 

@@ -8,7 +8,7 @@ import pytest
 
 from zuora_assets.sim import SimConfig, Simulator
 from zuora_assets.sim.config import JobTiming
-from zuora_assets_tests.test_sim_support import NOW, Zuora, read_csv
+from zuora_assets_tests.sim_support import NOW, Zuora, read_csv
 
 DELETED = {"column": "IsDeleted", "format": "Boolean"}  # no forceExport: stateful mode does not need it
 

@@ -7,7 +7,7 @@ import pytest
 from zuora_assets.sim import SimConfig, Simulator
 from zuora_assets.sim.__main__ import config_from
 from zuora_assets.sim.config import RATE_ENV, TIMING_ENV, JobTiming
-from zuora_assets_tests.test_sim_support import NOW, Zuora
+from zuora_assets_tests.sim_support import NOW, Zuora
 
 # 1 s per row (a million seconds per million rows), 2 s per query, 5 s in the queue.
 SLOW = JobTiming(queue_seconds=5, query_seconds=2, seconds_per_million_rows=1_000_000)

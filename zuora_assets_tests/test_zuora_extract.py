@@ -16,11 +16,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from zuora_assets.common.failures import is_permanent
 from zuora_assets.sim import SimConfig, Simulator
 from zuora_assets.sim.config import JobTiming
 from zuora_assets.zuora.aqua import AquaJobs
 from zuora_assets.zuora.catalog import MODELS, model
 from zuora_assets.zuora.client import ZuoraClient, ZuoraDataError, ZuoraTransientError
+from zuora_assets.zuora.errors import ZuoraCutFileError
 from zuora_assets.zuora.extract import Extraction, Extractor
 from zuora_assets.zuora.zoql import ExportQuery, Window, select
 
@@ -158,6 +160,31 @@ def test_cut_download_is_retried_from_scratch(sim):
     assert len(h.requests("GET", "/v1/files/")) == 3
 
 
+def test_a_truncated_json_answer_is_retried_and_the_data_is_exact(sim):
+    sim.add_fault({"fault": "truncated_body", "path": "^/v1/batch-query/jobs/", "after_bytes": 40, "times": 2})
+    h = Harness(sim)
+    assert_truth(sim, "contact", h.extract("contact"))
+    assert [rule["fired"] for rule in sim.faults.list()] == [2], "two answers were cut, and retried"
+
+
+def test_a_json_answer_that_stays_truncated_is_a_transient_failure(sim):
+    sim.add_fault({"fault": "truncated_body", "path": "^/v1/batch-query/jobs/", "times": None})
+    h = Harness(sim)
+    with pytest.raises(ZuoraTransientError, match=r"gave up after 6 attempts.*JSON body that does not parse") as caught:
+        h.extract("contact")
+    assert not is_permanent(caught.value), "the step's retry policy gets another try"
+
+
+def test_a_file_cut_short_behind_a_whole_looking_answer_is_transient(sim):
+    """A proxy cut the file and declared only the bytes it sent: the CSV ends mid-row (Arrow cannot parse it)."""
+    sim.add_fault({"fault": "cut_download", "after_bytes": 4000, "content_length": "cut", "times": None})
+    h = Harness(sim)
+    extraction = h.extractor.extract(model("invoice_item"), START, NOW)
+    with pytest.raises(ZuoraCutFileError, match=r"model invoice_item.*ends in the middle of a row") as caught:
+        list(extraction.batches)
+    assert not is_permanent(caught.value), "downloading the file again (the step's retry) fixes it"
+
+
 def test_result_file_gone_reruns_the_query(sim):
     sim.add_fault({"fault": "file_gone", "times": 1})
     h = Harness(sim)
@@ -242,6 +269,7 @@ BURST_AT = NOW - timedelta(hours=5, seconds=17)
 BURST_ROWS, FILE_ROWS, PAGE_ROWS = 1_000_000, 300_000, 400_000
 
 
+@pytest.mark.slow  # a million rows, benchmark-sized
 def test_million_row_burst_in_one_second_is_bisected_then_paged_by_id(sim):
     """Issue 3: a bill run updates 1M invoice items in one second and files over 300k rows are refused.
 
@@ -319,6 +347,7 @@ def test_malformed_csv_row_names_model_window_and_line(sim):
     message = str(err.value)
     assert "model invoice" in message and "2026-11-17T00:00:00Z, 2026-11-20T00:00:00Z" in message
     assert "CSV line" in message and "rerun" in message
+    assert is_permanent(err.value), "a broken file from Zuora is not fixed by downloading it again"
 
 
 def _midnight_pacific_model(sim: Simulator) -> tuple[str, str]:

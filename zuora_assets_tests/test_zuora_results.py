@@ -9,34 +9,10 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
-from zuora_assets.zuora.catalog import Field, ZuoraModel
 from zuora_assets.zuora.errors import ZuoraDataError
-from zuora_assets.zuora.results import FileSpec, read_result_file
-
-FIELDS = (
-    Field("Id", "text"),
-    Field("UpdatedDate", "datetime"),
-    Field("Amount", "decimal"),
-    Field("Count", "integer"),
-    Field("Active", "boolean"),
-    Field("DueDate", "date"),
-    Field("Notes", "text"),
-    Field("Region__c", "text", True),
-)
-MODEL = ZuoraModel("Thing", FIELDS)
-SCHEMA = MODEL.arrow_schema(FIELDS)
-HEADER = "Thing.Id,Thing.UpdatedDate,Thing.Amount,Thing.Count,Thing.Active,Thing.DueDate,Thing.Notes,Thing.Region__c,Thing.IsDeleted\n"
-
-
-def _spec(queried=None, deleted="IsDeleted") -> FileSpec:
-    return FileSpec(
-        "model thing, window [a, b)",
-        "Thing",
-        FIELDS,
-        tuple(f.name for f in FIELDS) if queried is None else queried,
-        deleted,
-        SCHEMA,
-    )
+from zuora_assets.zuora.results import read_result_file
+from zuora_assets_tests.results_support import HEADER, SCHEMA
+from zuora_assets_tests.results_support import spec as _spec
 
 
 def _read(tmp_path, text: str | bytes, spec=None, gz=False, **kw) -> pa.Table:

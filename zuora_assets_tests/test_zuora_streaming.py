@@ -12,7 +12,8 @@ from zuora_assets.zuora.client import DOWNLOAD_CHUNK, ZuoraClient, ZuoraTransien
 from zuora_assets.zuora.prefetch import prefetch
 from zuora_assets.zuora.results import read_result
 from zuora_assets.zuora.streaming import FollowedDownload
-from zuora_assets_tests.test_zuora_results import HEADER, SCHEMA, _spec
+from zuora_assets_tests.results_support import HEADER, SCHEMA
+from zuora_assets_tests.results_support import spec as _spec
 from zuora_assets_tests.zuora_stub import Reply, StubServer
 
 ROWS = 60_000

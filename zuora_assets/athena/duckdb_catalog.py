@@ -24,8 +24,11 @@ from zuora_assets.athena.evolution import merge_columns
 from zuora_assets.athena.names import check_name, qualified, quote
 from zuora_assets.athena.sync import DEFAULT_MARKER, TableSync
 from zuora_assets.athena.views import current_view_columns, current_view_name, current_view_sql
+from zuora_assets.common.contract import DELETED_COLUMN, ID_COLUMN, PARTITION_COLUMN, VERSION_ORDER
+from zuora_assets.common.retry import Backoff, retry
 
 LOCK_ATTEMPTS = 20
+LOCK_BACKOFF = Backoff(base=0.1, cap=2.0)  # another process holds the file's lock
 _KIND = "DuckDB table or view"
 
 
@@ -77,9 +80,9 @@ class DuckDBCatalog:
         name: str,
         schema: pa.Schema,
         *,
-        key: str = "id",
-        order_by: Sequence[str] = ("updated_date", "_transferred_at"),
-        deleted: str = "_deleted",
+        key: str = ID_COLUMN,
+        order_by: Sequence[str] = VERSION_ORDER,
+        deleted: str = DELETED_COLUMN,
     ) -> str:
         """Create or update the view `<name>_current` (the Athena view's SQL, translated to DuckDB)."""
         view = check_name(current_view_name(name), "view")
@@ -139,7 +142,7 @@ class DuckDBCatalog:
         """SELECT of the table's columns cast to their types; columns no file has yet are typed NULLs."""
         source = (
             f"read_parquet({_literal(files)}, hive_partitioning = true, union_by_name = true, "
-            f"hive_types = {{'dt': VARCHAR}})"
+            f"hive_types = {{'{PARTITION_COLUMN}': VARCHAR}})"
             if files
             else None
         )
@@ -153,7 +156,8 @@ class DuckDBCatalog:
             f"AS {quote(c['Name'])}"
             for c in columns
         ]
-        items.append(f"CAST({quote('dt') if source else 'NULL'} AS VARCHAR) AS {quote('dt')}")
+        dt = quote(PARTITION_COLUMN)
+        items.append(f"CAST({dt if source else 'NULL'} AS VARCHAR) AS {dt}")
         return f"SELECT {', '.join(items)} " + (f"FROM {source}" if source else "WHERE false")
 
     def _replace_view(self, con, name: str, select: str, meta: dict, existing: dict | None) -> str:
@@ -198,18 +202,19 @@ class DuckDBCatalog:
     def _open(self) -> duckdb.DuckDBPyConnection:
         """Open the catalog file, waiting (with backoff) while another process holds its lock."""
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
-        attempt = 0
-        while True:
-            try:
-                return duckdb.connect(str(self.db_path))
-            except duckdb.IOException as e:
-                attempt += 1
-                if "lock" not in str(e).lower() or attempt >= LOCK_ATTEMPTS:
-                    raise CatalogError(
-                        f"DuckDB catalog {self.db_path} cannot be opened ({e}); close other programs using it "
-                        f"and run again."
-                    ) from e
-                self._sleep(min(0.05 * 2**attempt, 2.0))
+        try:
+            return retry(
+                lambda: duckdb.connect(str(self.db_path)),
+                attempts=LOCK_ATTEMPTS,
+                backoff=LOCK_BACKOFF,
+                retryable=lambda e: isinstance(e, duckdb.IOException) and "lock" in str(e).lower(),
+                sleep=self._sleep,
+                what=f"DuckDB catalog {self.db_path}",
+            )
+        except duckdb.IOException as e:
+            raise CatalogError(
+                f"DuckDB catalog {self.db_path} cannot be opened ({e}); close other programs using it and run again."
+            ) from e
 
     def _where(self, name: str) -> str:
         return f"{self.schema}.{name}"

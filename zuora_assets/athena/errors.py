@@ -1,11 +1,11 @@
-"""The errors the catalog raises, and how an AWS error becomes a message that says what to do."""
+"""The errors the catalog raises; each says what to do, and none is fixed by retrying."""
 
 from __future__ import annotations
 
-from botocore.exceptions import ClientError
+from zuora_assets.common.failures import Permanent
 
 
-class CatalogError(Exception):
+class CatalogError(Permanent):
     """A table, view or query could not be brought to the wanted state; the message says why and what to do."""
 
 
@@ -44,26 +44,3 @@ class ForeignTable(CatalogError):
             f"{marker}=true), so it was left untouched and this model stops here. Rename or drop that object, "
             f"or configure another schema (database) for zuora-athena."
         )
-
-
-def error_code(error: ClientError) -> str:
-    """The AWS error code of a botocore ClientError ('' when absent)."""
-    return str(error.response.get("Error", {}).get("Code", ""))
-
-
-def is_access_denied(error: ClientError) -> bool:
-    """True for a permission failure (moto's JSON services answer a bare HTTP 403)."""
-    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return error_code(error) in ("AccessDeniedException", "AccessDenied", "403") or status == 403
-
-
-def aws_error_message(service: str, operation: str, where: str, error: ClientError) -> str:
-    """One sentence on a failed AWS call: what failed, where, the AWS reason and what to do."""
-    reason = error.response.get("Error", {}).get("Message", "") or str(error)
-    head = (
-        f"{service} {operation} on {where} failed ({error_code(error) or 'error'}: {reason.strip()[:300]})."
-    )
-    if is_access_denied(error):
-        action = f"{service.lower()}:{operation}"
-        return f"{head} The AWS identity in use lacks {action} there: grant {action} on that resource."
-    return f"{head} Check the resource and the AWS settings, then run again."

@@ -9,8 +9,7 @@ import pyarrow as pa
 from zuora_assets.athena.errors import SchemaConflict, UnsupportedType
 from zuora_assets.athena.names import check_name
 from zuora_assets.athena.types import glue_columns, normalize_glue_type, widening_allowed
-
-PARTITION_COLUMN = "dt"
+from zuora_assets.common.contract import PARTITION_COLUMN
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -17,9 +16,6 @@ from zuora_assets.athena.errors import (
     CatalogPermissionDenied,
     ForeignTable,
     SchemaConflict,
-    aws_error_message,
-    error_code,
-    is_access_denied,
 )
 from zuora_assets.athena.evolution import merge_columns
 from zuora_assets.athena.names import check_name
@@ -37,11 +33,16 @@ from zuora_assets.athena.table_input import (
     writable_input,
 )
 from zuora_assets.athena.views import current_view_columns, current_view_name, current_view_sql
+from zuora_assets.common.aws_errors import aws_error_message, error_code, is_access_denied
+from zuora_assets.common.contract import DELETED_COLUMN, ID_COLUMN, VERSION_ORDER, is_day, partition_folder
+from zuora_assets.common.retry import Backoff, retry
 
 __all__ = ["CatalogError", "ForeignTable", "GlueCatalog", "SchemaConflict", "TableSync"]
 
 PARTITION_BATCH = 100  # BatchCreatePartition takes at most 100 partitions per call
 ATTEMPTS = 5
+RACE_CODES = ("AlreadyExistsException", "ConcurrentModificationException")
+RACE_BACKOFF = Backoff(base=0.2, cap=5.0)  # another writer of the same table
 
 Plan = Callable[[dict | None], tuple[dict, Any]]
 
@@ -65,11 +66,8 @@ def _range_start(projection: str | None) -> date | None:
 
 def check_dt(value: str, table: str) -> str:
     """Return a `dt` partition value if it is a `YYYY-MM-DD` day, else raise."""
-    try:
-        if date.fromisoformat(value).isoformat() == value:
-            return value
-    except (TypeError, ValueError):
-        pass
+    if is_day(value):
+        return value
     raise CatalogError(f"table {table}: partition value {value!r} is not a day in the form YYYY-MM-DD.")
 
 
@@ -148,9 +146,9 @@ class GlueCatalog:
         name: str,
         schema: pa.Schema,
         *,
-        key: str = "id",
-        order_by: Sequence[str] = ("updated_date", "_transferred_at"),
-        deleted: str = "_deleted",
+        key: str = ID_COLUMN,
+        order_by: Sequence[str] = VERSION_ORDER,
+        deleted: str = DELETED_COLUMN,
     ) -> str:
         """Create or update the Athena view `<name>_current` over table `name`; returns the action.
 
@@ -211,42 +209,45 @@ class GlueCatalog:
         full input, SkipArchive, VersionId) or leave it. Races (AlreadyExists, ConcurrentModification)
         are retried from a fresh read."""
         where = self._where(name)
-        for attempt in range(self._attempts):
-            existing = self._get_table(name)
-            wanted, info = plan(existing)
-            if existing is None:
-                try:
-                    self._call(
-                        "CreateTable",
-                        where,
-                        expect=("AlreadyExistsException",),
-                        DatabaseName=self.database,
-                        TableInput=wanted,
-                    )
-                    return "created", info
-                except ClientError:
-                    self._backoff(attempt)
-                    continue
-            if same_input(wanted, writable_input(existing)):
-                return "unchanged", info
-            version = {"VersionId": existing["VersionId"]} if existing.get("VersionId") else {}
-            try:
-                self._call(
-                    "UpdateTable",
-                    where,
-                    expect=("ConcurrentModificationException",),
-                    DatabaseName=self.database,
-                    TableInput=wanted,
-                    SkipArchive=True,
-                    **version,
-                )
-                return "updated", info
-            except ClientError:
-                self._backoff(attempt)
-        raise CatalogError(
-            f"Glue object {where} kept changing under this sync ({self._attempts} attempts ended in "
-            f"AlreadyExists/ConcurrentModification); make sure one sync per table runs at a time, then run again."
+        try:
+            return retry(
+                lambda: self._reconcile_once(name, plan),
+                attempts=self._attempts,
+                backoff=RACE_BACKOFF,
+                retryable=lambda e: isinstance(e, ClientError) and error_code(e) in RACE_CODES,
+                sleep=self._sleep,
+                what=f"Glue {where}",
+            )
+        except ClientError as e:
+            raise CatalogError(
+                f"Glue object {where} kept changing under this sync ({self._attempts} attempts ended in "
+                f"AlreadyExists/ConcurrentModification); make sure one sync per table runs at a time, then run "
+                f"again."
+            ) from e
+
+    def _reconcile_once(self, name: str, plan: Plan) -> tuple[str, Any]:
+        """One read-plan-write of `name`; a race surfaces as the ClientError of its code in `RACE_CODES`."""
+        where = self._where(name)
+        existing = self._get_table(name)
+        wanted, info = plan(existing)
+        if existing is None:
+            self._call(
+                "CreateTable", where, expect=("AlreadyExistsException",), DatabaseName=self.database, TableInput=wanted
+            )
+            return "created", info
+        if same_input(wanted, writable_input(existing)):
+            return "unchanged", info
+        version = {"VersionId": existing["VersionId"]} if existing.get("VersionId") else {}
+        self._call(
+            "UpdateTable",
+            where,
+            expect=("ConcurrentModificationException",),
+            DatabaseName=self.database,
+            TableInput=wanted,
+            SkipArchive=True,
+            **version,
         )
+        return "updated", info
 
     def _owned_input(self, existing: dict | None, name: str, table_type: str) -> dict:
         """The writable part of `existing` if this project manages it ({} when absent); raises otherwise."""
@@ -300,7 +301,7 @@ class GlueCatalog:
                 DatabaseName=self.database,
                 TableName=name,
                 PartitionInputList=[
-                    {"Values": [v], "StorageDescriptor": {**sd, "Location": f"{location}dt={v}/"}}
+                    {"Values": [v], "StorageDescriptor": {**sd, "Location": f"{location}{partition_folder(v)}/"}}
                     for v in batch
                 ],
             )
@@ -362,9 +363,6 @@ class GlueCatalog:
             if is_access_denied(e):
                 raise CatalogPermissionDenied(message, f"glue:{operation}") from e
             raise CatalogError(message) from e
-
-    def _backoff(self, attempt: int) -> None:
-        self._sleep(min(0.2 * 2**attempt, 5.0) * (0.5 + random.random()))
 
     def _where(self, name: str) -> str:
         return f"{self.database}.{name}"

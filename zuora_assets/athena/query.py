@@ -1,4 +1,6 @@
-"""Running one Athena query to completion: start (throttling retried idempotently), poll with backoff, read rows."""
+"""Running one Athena query to completion: start (throttling retried idempotently), poll with backoff, read rows.
+
+The one Athena query loop: the catalog and the connection test both use it."""
 
 from __future__ import annotations
 
@@ -10,10 +12,13 @@ from decimal import Decimal
 
 from botocore.exceptions import ClientError
 
-from zuora_assets.athena.errors import CatalogError, aws_error_message, error_code
+from zuora_assets.athena.errors import CatalogError
+from zuora_assets.common.aws_errors import aws_error_message, is_throttling
+from zuora_assets.common.retry import Backoff, retry
 
-THROTTLING_CODES = ("ThrottlingException", "TooManyRequestsException")
 RUNNING_STATES = ("QUEUED", "RUNNING")
+START_BACKOFF = Backoff(base=1.0, cap=20.0)  # StartQueryExecution throttled
+POLL_BACKOFF = Backoff(base=0.4, cap=5.0, floor=0.2)  # between GetQueryExecution polls
 PAGE_SIZE = 1000
 
 # Athena result types -> Python value from the text Athena returns (others stay text).
@@ -54,6 +59,7 @@ class AthenaQueries:
         sleep: Callable[[float], None] = time.sleep,
         timeout_seconds: float = 600.0,
         start_attempts: int = 6,
+        poll_backoff: Backoff = POLL_BACKOFF,
     ):
         self._athena = athena_client
         self.workgroup = workgroup
@@ -63,17 +69,19 @@ class AthenaQueries:
         self._sleep = sleep
         self._timeout = timeout_seconds
         self._start_attempts = start_attempts
+        self._poll_backoff = poll_backoff
         self._workgroup_config: dict | None = None
 
     def run(self, sql: str) -> list[tuple]:
         """Run `sql` and return its rows (a SELECT's header row removed). Raises AthenaQueryFailed."""
-        query_id = self._start(sql)
-        execution = self._wait(query_id, sql)
-        return self._rows(query_id, execution)
+        query_id = self.start(sql)
+        execution = self.wait(query_id, sql)
+        return self.rows(query_id, execution)
 
     # --- start ------------------------------------------------------------------------------------
 
-    def _start(self, sql: str) -> str:
+    def start(self, sql: str) -> str:
+        """Start `sql` (throttling retried with the same request token, so it never runs twice); its query id."""
         params = {
             "QueryString": sql,
             "ClientRequestToken": uuid.uuid4().hex,  # the same token on every retry: never runs twice
@@ -81,15 +89,17 @@ class AthenaQueries:
             "QueryExecutionContext": {"Database": self.database, "Catalog": self.catalog},
             **self._result_configuration(),
         }
-        attempt = 0
-        while True:
-            try:
-                return self._athena.start_query_execution(**params)["QueryExecutionId"]
-            except ClientError as e:
-                attempt += 1
-                if error_code(e) not in THROTTLING_CODES or attempt >= self._start_attempts:
-                    raise AthenaQueryFailed(self._failure("StartQueryExecution", e)) from e
-                self._sleep(min(0.5 * 2**attempt, 20.0))
+        try:
+            return retry(
+                lambda: self._athena.start_query_execution(**params)["QueryExecutionId"],
+                attempts=self._start_attempts,
+                backoff=START_BACKOFF,
+                retryable=lambda e: isinstance(e, ClientError) and is_throttling(e),
+                sleep=self._sleep,
+                what=f"Athena StartQueryExecution in workgroup {self.workgroup}",
+            )
+        except ClientError as e:
+            raise AthenaQueryFailed(self._failure("StartQueryExecution", e)) from e
 
     def _result_configuration(self) -> dict:
         """`ResultConfiguration` unless the workgroup enforces its own settings or manages results."""
@@ -128,9 +138,9 @@ class AthenaQueries:
 
     # --- poll -------------------------------------------------------------------------------------
 
-    def _wait(self, query_id: str, sql: str) -> dict:
+    def wait(self, query_id: str, sql: str = "") -> dict:
         """Poll until the query leaves QUEUED/RUNNING; return its execution, or raise on failure."""
-        waited, delay = 0.0, 0.2
+        waited, polls = 0.0, 0
         while True:
             try:
                 execution = self._athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]
@@ -151,9 +161,10 @@ class AthenaQueries:
                     query_id=query_id,
                     state=state,
                 )
+            polls += 1
+            delay = self._poll_backoff.wait(polls)
             self._sleep(delay)
             waited += delay
-            delay = min(delay * 2, 5.0)
 
     def _failed_message(self, query_id: str, state: str | None, status: dict, sql: str) -> str:
         reason = status.get("StateChangeReason") or "no reason given"
@@ -167,7 +178,8 @@ class AthenaQueries:
 
     # --- results ----------------------------------------------------------------------------------
 
-    def _rows(self, query_id: str, execution: dict) -> list[tuple]:
+    def rows(self, query_id: str, execution: dict) -> list[tuple]:
+        """The rows of a finished query, as Python values (a SELECT's header row removed)."""
         rows: list[tuple] = []
         params = {"QueryExecutionId": query_id, "MaxResults": PAGE_SIZE}
         first_page = True

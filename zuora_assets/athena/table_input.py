@@ -6,11 +6,12 @@ import copy
 from datetime import date
 
 from zuora_assets.athena.errors import CatalogError
+from zuora_assets.common.contract import PARTITION_COLUMN, partition_folder
 
 PARQUET_INPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
 PARQUET_OUTPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
 PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
-PARTITION_KEYS = [{"Name": "dt", "Type": "string"}]
+PARTITION_KEYS = [{"Name": PARTITION_COLUMN, "Type": "string"}]
 RANGE_PARAMETER = "projection.dt.range"
 PROJECTION_PARAMETER = "projection.enabled"
 
@@ -63,7 +64,7 @@ def table_parameters(location: str, first_day_range: str, marker: str, *, projec
         RANGE_PARAMETER: first_day_range,
         "projection.dt.interval": "1",
         "projection.dt.interval.unit": "DAYS",
-        "storage.location.template": location + "dt=${dt}/",
+        "storage.location.template": location + partition_folder("${" + PARTITION_COLUMN + "}") + "/",
         marker: "true",
     }
 

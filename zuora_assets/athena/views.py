@@ -8,6 +8,7 @@ import sqlglot
 
 from zuora_assets.athena.errors import CatalogError
 from zuora_assets.athena.names import qualified, quote
+from zuora_assets.common.contract import PARTITION_COLUMN
 
 CURRENT_SUFFIX = "_current"
 _ROW_NUMBER = "__version_rank"
@@ -33,7 +34,7 @@ def current_view_columns(
     deleted: str,
 ) -> list[str]:
     """The columns the current view of `table` shows; raises if a column it needs is not in the table."""
-    columns = view_columns([c for c in schema_columns if c != "dt"], deleted=deleted)
+    columns = view_columns([c for c in schema_columns if c != PARTITION_COLUMN], deleted=deleted)
     present = set(table_columns)
     missing = [c for c in dict.fromkeys([*columns, key, *order_by, deleted]) if c not in present]
     if missing:

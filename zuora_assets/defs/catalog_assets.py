@@ -8,14 +8,19 @@ embedded default the same table and view live in a DuckDB file beside the local 
 import dagster as dg
 import pyarrow as pa
 
+from zuora_assets.common.contract import (
+    DELETED_COLUMN,
+    ID_COLUMN,
+    PARTITION_COLUMN,
+    TRANSFERRED_AT_COLUMN,
+    VERSION_ORDER,
+)
 from zuora_assets.defs.failures import RETRY_POLICY, fail_fast_unless_transient
 from zuora_assets.defs.resources import CatalogResource, LakeResource
 from zuora_assets.lake.readers import partition_dataset
-from zuora_assets.zuora.catalog import DELETED_COLUMN, MODELS, TRANSFERRED_AT_COLUMN, ZuoraModel
+from zuora_assets.zuora.catalog import MODELS, ZuoraModel
 
 CODE_VERSION = "1"
-VIEW_KEY = "id"
-VIEW_ORDER = ("updated_date", TRANSFERRED_AT_COLUMN)
 
 
 def declared_file_schema(model: ZuoraModel) -> pa.Schema:
@@ -26,7 +31,7 @@ def declared_file_schema(model: ZuoraModel) -> pa.Schema:
 def lake_schema(lake: LakeResource, model: ZuoraModel, dts: list[str] | None) -> pa.Schema:
     """The unified schema of the model's files in these partitions (all partitions when None)."""
     dataset = partition_dataset(lake.storage(), lake.folder(), model.name, dts)
-    schema = pa.schema([f for f in dataset.schema if f.name != "dt"])
+    schema = pa.schema([f for f in dataset.schema if f.name != PARTITION_COLUMN])
     return schema if len(schema) else declared_file_schema(model)
 
 
@@ -34,7 +39,7 @@ def sync_model(
     context, model: ZuoraModel, lake: LakeResource, catalog: CatalogResource, dts: list[str]
 ) -> dict:
     schema = lake_schema(lake, model, dts)
-    view = {"key": VIEW_KEY, "order_by": VIEW_ORDER, "deleted": DELETED_COLUMN}
+    view = {"key": ID_COLUMN, "order_by": VERSION_ORDER, "deleted": DELETED_COLUMN}
     settings = catalog.settings.load()
     with catalog.glue() as glue:
         if glue is not None:

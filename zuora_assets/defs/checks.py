@@ -8,10 +8,11 @@ import dagster as dg
 import polars as pl
 
 from zuora_assets.athena.schema_check import compare_schema
+from zuora_assets.common.contract import ID_COLUMN, UPDATED_COLUMN
 from zuora_assets.defs.catalog_assets import lake_schema
 from zuora_assets.defs.resources import CatalogResource, LakeResource, ZuoraSource
-from zuora_assets.lake.readers import scan
-from zuora_assets.zuora.catalog import MODELS, TRANSFERRED_AT_COLUMN, ZuoraModel
+from zuora_assets.lake.readers import latest_versions, scan
+from zuora_assets.zuora.catalog import MODELS, ZuoraModel
 
 FRESHNESS_HOUR = int(os.environ.get("ZUORA_FRESHNESS_HOUR", "6"))
 
@@ -34,16 +35,11 @@ def lake_count(
     """
     dts = [k for k in partitions_def.get_partition_keys() if k >= start.date().isoformat()]
     frame = scan(lake.storage(), lake.folder(), model.name, dts)
-    if "id" not in frame.collect_schema().names():  # no file from the window's first day on: only `dt`
+    if ID_COLUMN not in frame.collect_schema().names():  # no file from the window's first day on: only `dt`
         return 0
-    latest = (
-        frame.select("id", "updated_date", TRANSFERRED_AT_COLUMN)
-        .sort(["updated_date", TRANSFERRED_AT_COLUMN])
-        .group_by("id")
-        .last()
-    )
+    latest = latest_versions(frame)
     naive = (start.astimezone(UTC).replace(tzinfo=None), end.astimezone(UTC).replace(tzinfo=None))
-    in_window = latest.filter((pl.col("updated_date") >= naive[0]) & (pl.col("updated_date") < naive[1]))
+    in_window = latest.filter((pl.col(UPDATED_COLUMN) >= naive[0]) & (pl.col(UPDATED_COLUMN) < naive[1]))
     return int(in_window.select(pl.len()).collect().item())
 
 

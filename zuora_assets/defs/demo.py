@@ -19,6 +19,7 @@ from zuora_assets.defs.resources import (
     lake_folder,
     lake_storage,
 )
+from zuora_assets.lake import layout
 from zuora_assets.settings import Settings
 
 DEMO_MODEL = "account"
@@ -73,7 +74,7 @@ def run_demo(
 def report(settings: Settings, model: str, partitions: list[str], out: TextIO) -> DemoReport:
     """Print and return what landed: the files, rows per `dt` and the current rows from the DuckDB catalog."""
     rep = DemoReport(lake_dir=settings.local_dir, catalog_file=duckdb_path(settings), partitions=partitions)
-    rep.files = sorted(o.key for o in lake_storage(settings).list(f"{lake_folder(settings)}/{model}/"))
+    rep.files = sorted(o.key for o in lake_storage(settings).list(layout.model_prefix(lake_folder(settings), model)))
     with duckdb_catalog(settings) as duck:
         rows = duck.query(
             f'select dt, count(*) from "{model}" where dt between \'{partitions[0]}\' and \'{partitions[-1]}\' '

@@ -15,15 +15,16 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.dataset as pads
 
+from zuora_assets.common.contract import TRANSFERRED_AT_COLUMN, UPDATED_COLUMN
 from zuora_assets.defs.failures import fail_fast_unless_transient
 from zuora_assets.defs.resources import LakeResource
+from zuora_assets.lake import layout
 from zuora_assets.lake.readers import partition_dataset, scan
 from zuora_assets.lake.retention import prune_replaced_manifests
 from zuora_assets.lake.state import load_state
 from zuora_assets.lake.storage import Storage
 from zuora_assets.lake.transfer import PartitionWrite, write_transfer
 
-PARTITION_COLUMN = "updated_date"  # partition D holds the record versions updated on UTC day D
 PROGRESS_EVERY_SECONDS = 5.0
 
 
@@ -67,9 +68,8 @@ def column_schema(schema: pa.Schema) -> dg.TableSchema:
 
 
 def partition_metadata(write: PartitionWrite, storage: Storage, folder: str, model: str, schema: pa.Schema) -> dict:
-    partition_dir = f"{folder}/{model}/dt={write.dt}" if folder else f"{model}/dt={write.dt}"
     metadata = {
-        "dagster/uri": dg.MetadataValue.path(storage.uri(partition_dir) + "/"),
+        "dagster/uri": dg.MetadataValue.path(storage.uri(layout.partition_prefix(folder, model, write.dt).rstrip("/")) + "/"),
         "dagster/column_schema": column_schema(schema),
         "rows": write.rows,
         "bytes": write.bytes,
@@ -143,7 +143,7 @@ class LakeIOManager(dg.ConfigurableIOManager):
             model=model,
             schema=obj.schema,
             batches=obj.batches,
-            partition_column=PARTITION_COLUMN,
+            partition_column=UPDATED_COLUMN,  # partition D holds the record versions updated on UTC day D
             partitions=list(context.asset_partition_keys),
             window=obj.window,
             mode=obj.mode,
@@ -155,7 +155,7 @@ class LakeIOManager(dg.ConfigurableIOManager):
         )
 
     def _add_metadata(self, context, writes, storage, folder, model, obj: ModelTransfer, transfer: dict) -> None:
-        file_schema = obj.schema.append(pa.field("_transferred_at", pa.timestamp("ms")))
+        file_schema = obj.schema.append(pa.field(TRANSFERRED_AT_COLUMN, pa.timestamp("ms")))
         per_partition = {w.dt: partition_metadata(w, storage, folder, model, file_schema) for w in writes}
         window = {"window_start": obj.window[0].isoformat(), "window_end": obj.window[1].isoformat(), **transfer}
         if len(per_partition) == 1:

@@ -14,6 +14,7 @@ from pydantic import PrivateAttr
 from zuora_assets.athena.duckdb_catalog import DuckDBCatalog
 from zuora_assets.athena.glue import GlueCatalog
 from zuora_assets.aws import AwsClients, aws_session, sse_arguments
+from zuora_assets.lake import layout
 from zuora_assets.lake.local import LocalStorage
 from zuora_assets.lake.s3 import S3Storage
 from zuora_assets.lake.storage import Storage
@@ -155,7 +156,9 @@ def lake_storage(settings: Settings) -> Storage:
         return LocalStorage(settings.local_dir)
     aws = settings.aws
     sse = sse_arguments(aws)["ServerSideEncryption"]
-    return S3Storage(aws_clients(aws).s3, aws.bucket, sse=sse, kms_key_id=aws.kms_key_id)
+    clients = aws_clients(aws)
+    return S3Storage(clients.s3, aws.bucket, sse=sse, kms_key_id=aws.kms_key_id,
+                     credentials=clients.session.get_credentials)
 
 
 def lake_folder(settings: Settings) -> str:
@@ -184,7 +187,7 @@ class CatalogResource(dg.ConfigurableResource):
 
     def location(self, folder: str, model: str) -> str:
         aws = self.settings.load().aws
-        return f"s3://{aws.bucket}/{folder}/{model}/" if folder else f"s3://{aws.bucket}/{model}/"
+        return f"s3://{aws.bucket}/{layout.model_prefix(folder, model)}"
 
     @contextlib.contextmanager
     def glue(self) -> Iterator[GlueCatalog | None]:

@@ -7,22 +7,22 @@ The data contract (DESIGN.md 2.1):
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-TRANSFERRED_AT_COLUMN = "_transferred_at"
-PARTITION_COLUMN = "dt"
+from zuora_assets.common.contract import PARTITION_COLUMN, is_day, partition_folder
+from zuora_assets.common.failures import InvalidValue
+
 BOOKKEEPING_DIR = "_zuora"
 TS_FORMAT = "%Y%m%d%H%M%S"
 
 _DATA_FILE = re.compile(r"^(\d+)_(\d{14})\.parquet$")
 _MODEL = re.compile(r"^[a-z0-9][a-z0-9_]*$")
-_DT = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def check_model(model: str) -> str:
     """Return `model` if it is a valid model name (lowercase letters, digits, `_`), else raise ValueError."""
     if not _MODEL.match(model):
-        raise ValueError(
+        raise InvalidValue(
             f"model {model!r} is not a valid model name: use lowercase letters, digits and '_', "
             "starting with a letter or digit"
         )
@@ -34,7 +34,7 @@ def check_folder(folder: str) -> str:
     folder = folder.strip("/")
     for segment in folder.split("/") if folder else []:
         if not segment or segment in (".", "..") or segment[0] in "._":
-            raise ValueError(
+            raise InvalidValue(
                 f"folder {folder!r}: segment {segment!r} is not allowed (empty, '..', or starting with '.' or '_' "
                 "which Athena hides); choose a folder like 'zuora' or 'lake/zuora'"
             )
@@ -43,12 +43,9 @@ def check_folder(folder: str) -> str:
 
 def check_dt(dt: str) -> str:
     """Return `dt` if it is a valid `YYYY-MM-DD` date, else raise ValueError."""
-    try:
-        if _DT.match(dt) and date.fromisoformat(dt):
-            return dt
-    except ValueError:
-        pass
-    raise ValueError(f"partition {dt!r} is not a date of the form YYYY-MM-DD (e.g. '2026-11-01')")
+    if is_day(dt):
+        return dt
+    raise InvalidValue(f"partition {dt!r} is not a date of the form YYYY-MM-DD (e.g. '2026-11-01')")
 
 
 def join(*parts: str) -> str:
@@ -63,7 +60,7 @@ def model_prefix(folder: str, model: str) -> str:
 
 def partition_prefix(folder: str, model: str, dt: str) -> str:
     """`<folder>/<model>/dt=<dt>/`: one partition of a model."""
-    return join(folder, model, f"{PARTITION_COLUMN}={dt}") + "/"
+    return join(folder, model, partition_folder(dt)) + "/"
 
 
 def data_key(folder: str, model: str, dt: str, part: int, transfer_ts: str) -> str:
@@ -83,7 +80,7 @@ def manifest_key(folder: str, model: str, dt: str, transfer_ts: str) -> str:
 
 def manifests_partition_prefix(folder: str, model: str, dt: str) -> str:
     """`<folder>/_zuora/manifests/<model>/dt=<dt>/`: the manifests of one partition."""
-    return f"{manifests_prefix(folder, model)}{PARTITION_COLUMN}={dt}/"
+    return f"{manifests_prefix(folder, model)}{partition_folder(dt)}/"
 
 
 def state_key(folder: str, model: str) -> str:

@@ -17,12 +17,12 @@ import pyarrow.fs as pafs
 
 from zuora_assets.lake import tempfiles
 from zuora_assets.lake.storage import (
+    InvalidKey,
     KeyChanged,
     KeyExists,
     KeyNotFound,
     ObjectInfo,
     Storage,
-    StorageError,
     copy_hashing,
     failed_keys_error,
 )
@@ -49,7 +49,7 @@ class LocalStorage(Storage):
     def _path(self, key: str) -> Path:
         segments = key.split("/")
         if not key or any(s in ("", ".", "..") for s in segments) or segments[0] == self.TMP_DIR:
-            raise StorageError(
+            raise InvalidKey(
                 f"key {key!r} is not a valid lake key: use '/'-separated names without empty, '.' or '..' parts"
             )
         return self.root.joinpath(*segments)

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
+from zuora_assets.common.failures import InvalidValue
 from zuora_assets.lake import layout
 from zuora_assets.lake.storage import KeyNotFound, Storage
 
@@ -64,7 +65,7 @@ class Manifest:
         try:
             body = json.loads(data)
             if body.pop("format") != MANIFEST_FORMAT:
-                raise ValueError(f"unknown manifest format (this code reads format {MANIFEST_FORMAT})")
+                raise InvalidValue(f"unknown manifest format (this code reads format {MANIFEST_FORMAT})")
             return cls(
                 **{
                     **body,
@@ -77,7 +78,7 @@ class Manifest:
                 key=key,
             )
         except (ValueError, KeyError, TypeError) as err:
-            raise ValueError(
+            raise InvalidValue(
                 f"{key or 'manifest'} is not a valid lake manifest ({err}); move it out of the manifests folder"
             ) from err
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from zuora_assets.common.failures import InvalidValue
 from zuora_assets.lake import tempfiles
 
 MiB = 1024 * 1024
@@ -46,7 +47,7 @@ class FileLimits:
 
     def __post_init__(self) -> None:
         if self.row_group_bytes < 1 or self.file_bytes < 1:
-            raise ValueError(f"{self}: row_group_bytes and file_bytes must be positive byte counts")
+            raise InvalidValue(f"{self}: row_group_bytes and file_bytes must be positive byte counts")
 
 
 def lake_type(data_type: pa.DataType) -> pa.DataType:
@@ -66,7 +67,7 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema, where: str) -> pa.RecordBa
     missing = [name for name in schema.names if name not in batch.schema.names]
     extra = [name for name in batch.schema.names if name not in schema.names]
     if missing or extra:
-        raise ValueError(
+        raise InvalidValue(
             f"{where}: a batch does not have the declared columns (missing {missing}, unexpected {extra}); "
             "make the batches match the schema passed to the lake"
         )
@@ -79,7 +80,7 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema, where: str) -> pa.RecordBa
         try:  # tz-aware/other-unit timestamps to naive UTC ms (floored); any other safe cast
             columns.append(column.cast(field.type, safe=not pa.types.is_timestamp(field.type)))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
-            raise ValueError(
+            raise InvalidValue(
                 f"{where}: column {field.name!r} has type {column.type}, declared {field.type}, and cannot be "
                 f"converted ({err}); fix the source type or the declared schema"
             ) from err

@@ -6,17 +6,18 @@ name as a string; files with different columns are read with one unified schema 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import polars as pl
 import pyarrow as pa
 import pyarrow.dataset as ds
 
+from zuora_assets.common.contract import ID_COLUMN, PARTITION_COLUMN, VERSION_RANKING
 from zuora_assets.lake import layout
 from zuora_assets.lake.storage import ObjectInfo, Storage
 
 _LIST_PER_PARTITION_UP_TO = 16  # more partitions than this: one listing of the whole model is cheaper
-_DT_PARTITIONING = ds.partitioning(pa.schema([(layout.PARTITION_COLUMN, pa.string())]), flavor="hive")
+_DT_PARTITIONING = ds.partitioning(pa.schema([(PARTITION_COLUMN, pa.string())]), flavor="hive")
 
 
 def files_in_partition(storage: Storage, folder: str, model: str, dt: str) -> list[ObjectInfo]:
@@ -49,7 +50,7 @@ def _is_data_file(key: str, prefix: str) -> bool:
     """Whether `key` is a data file directly inside a partition folder under `prefix`."""
     inside = key[len(prefix) :].split("/")
     partition_ok = len(inside) == 1 or (
-        len(inside) == 2 and inside[0].startswith(f"{layout.PARTITION_COLUMN}=")
+        len(inside) == 2 and inside[0].startswith(f"{PARTITION_COLUMN}=")
     )
     return partition_ok and layout.parse_data_key(key) is not None
 
@@ -70,7 +71,7 @@ def partition_dataset(
     files = model_files(storage, folder, model, dts)
     base_schemas = [schema] if schema is not None else []
     if not files:
-        empty = pa.unify_schemas([*base_schemas, pa.schema([(layout.PARTITION_COLUMN, pa.string())])])
+        empty = pa.unify_schemas([*base_schemas, pa.schema([(PARTITION_COLUMN, pa.string())])])
         return ds.dataset(_dt_last(empty).empty_table())
     filesystem, base = storage.arrow_filesystem()
     root = f"{base}/{layout.model_prefix(layout.check_folder(folder), model)}".rstrip("/")
@@ -88,7 +89,7 @@ def partition_dataset(
 
 
 def _dt_last(schema: pa.Schema) -> pa.Schema:
-    index = schema.get_field_index(layout.PARTITION_COLUMN)
+    index = schema.get_field_index(PARTITION_COLUMN)
     return schema.remove(index).append(schema.field(index)) if index >= 0 else schema
 
 
@@ -102,3 +103,10 @@ def scan(
 ) -> pl.LazyFrame:
     """A polars LazyFrame over `model` (or partitions `dts`); rows are read in batches only when collected."""
     return pl.scan_pyarrow_dataset(partition_dataset(storage, folder, model, dts, schema=schema))
+
+
+def latest_versions(frame: pl.LazyFrame, *, key: str = ID_COLUMN, ranking: Sequence[str] = VERSION_RANKING) -> pl.LazyFrame:
+    """The latest version of each `key` (its columns `key` and `ranking`): the greatest by `ranking`, a null
+    the least; the rule of the `_current` views, so both pick the same version on any tie."""
+    columns = [key, *ranking]
+    return frame.select(columns).sort(list(ranking), nulls_last=False).group_by(key).last()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlparse
@@ -17,6 +17,9 @@ from urllib.parse import urlparse
 import pyarrow.fs as pafs
 from botocore.exceptions import BotoCoreError, ClientError
 
+from zuora_assets.common.aws_errors import DENIED_CODES, error_code, error_code_message, hint, http_status
+from zuora_assets.common.failures import InvalidValue
+from zuora_assets.common.retry import Backoff, retry
 from zuora_assets.lake.storage import (
     KeyChanged,
     KeyExists,
@@ -31,7 +34,7 @@ from zuora_assets.lake.storage import (
 
 DELETE_BATCH = 1000
 _CONFLICT_RETRIES = 5
-DENIED_CODES = ("AccessDenied", "AllAccessDisabled", "AccountProblem")
+_CONFLICT_BACKOFF = Backoff(base=0.1, cap=2.0)  # 409 ConditionalRequestConflict: another conditional put at once
 # The IAM action each S3 API call needs (DeleteObjects is authorized per key as s3:DeleteObject).
 IAM_ACTIONS = {
     "PutObject": "s3:PutObject",
@@ -40,14 +43,6 @@ IAM_ACTIONS = {
     "DeleteObjects": "s3:DeleteObject",
 }
 
-_S3_HINTS = {
-    "NoSuchBucket": "check the bucket setting: bucket {bucket!r} does not exist in this account/region",
-    "InvalidAccessKeyId": "check the AWS credentials (access key unknown)",
-    "SignatureDoesNotMatch": "check the AWS credentials (secret key wrong)",
-    "ExpiredToken": "the AWS session expired; use refreshing role credentials",
-    "PermanentRedirect": "the bucket is in another region: build the S3 client in the bucket's region",
-    "AuthorizationHeaderMalformed": "the bucket is in another region: build the S3 client in the bucket's region",
-}
 
 
 class S3Storage(Storage):
@@ -56,24 +51,34 @@ class S3Storage(Storage):
     Uploads are single `PutObject` requests (up to 5 GB) with `IfNoneMatch='*'` (or `IfMatch=<ETag>` to
     replace one version), a SHA-256 checksum that S3 verifies, and server-side encryption: SSE-S3
     (`sse="AES256"`, the default), SSE-KMS (`sse="aws:kms"`, optionally `kms_key_id`), or the bucket's
-    default (`sse=None`).
+    default (`sse=None`). `credentials` (the session's `get_credentials`, refreshing) give pyarrow access
+    in `arrow_filesystem`; `sleep` waits between retries of a conflicting conditional put.
     """
 
     def __init__(
-        self, s3_client: Any, bucket: str, *, sse: str | None = "AES256", kms_key_id: str | None = None
+        self,
+        s3_client: Any,
+        bucket: str,
+        *,
+        sse: str | None = "AES256",
+        kms_key_id: str | None = None,
+        credentials: Callable[[], Any] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ):
         if sse not in ("AES256", "aws:kms", None):
-            raise ValueError(
+            raise InvalidValue(
                 f"sse={sse!r} is not supported: use 'AES256' (SSE-S3), 'aws:kms' (SSE-KMS) or None"
             )
         if kms_key_id and sse != "aws:kms":
-            raise ValueError(
+            raise InvalidValue(
                 f"kms_key_id is set but sse={sse!r}: set sse='aws:kms' to encrypt with that KMS key"
             )
         self.client = s3_client
         self.bucket = bucket
         self.sse = sse
         self.kms_key_id = kms_key_id
+        self.credentials = credentials
+        self.sleep = sleep
 
     def __repr__(self) -> str:
         return f"S3Storage(bucket={self.bucket!r})"
@@ -83,13 +88,11 @@ class S3Storage(Storage):
 
     def _error(self, operation: str, key: str, err: Exception) -> StorageError:
         if isinstance(err, ClientError):
-            code = err.response.get("Error", {}).get("Code", "?")
-            message = err.response.get("Error", {}).get("Message", "").rstrip(".")
-            head = f"S3 {operation} on {self.uri(key)} failed: {code} {message}"
+            code, message = error_code_message(err)
+            head = f"S3 {operation} on {self.uri(key)} failed: {code or '?'} {message.rstrip('.')}"
             if code in DENIED_CODES:
                 return self._denied(operation, head, key)
-            hint = _S3_HINTS.get(code, "retry if the error is transient, otherwise fix its cause")
-            return StorageError(f"{head}. What to do: {hint.format(bucket=self.bucket)}")
+            return StorageError(f"{head}. What to do: {hint(code)}")
         endpoint = self.client.meta.endpoint_url
         return StorageError(
             f"S3 {operation} on {self.uri(key)} failed: {err}. Check that {endpoint} can be reached"
@@ -133,20 +136,19 @@ class S3Storage(Storage):
             **self._sse_args(),
             **condition,
         }
-        for attempt in range(_CONFLICT_RETRIES):
+
+        def put() -> ObjectInfo:
             body.seek(0)
-            try:
-                response = self.client.put_object(**args)
-                return ObjectInfo(key, size, sha256, version=response.get("ETag"))
-            except ClientError as err:
-                self._raise_condition_failure(err, key, condition)
-                status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-                if status != 409 or attempt == _CONFLICT_RETRIES - 1:  # 409: ConditionalRequestConflict
-                    raise self._error("PutObject", key, err) from err
-            except BotoCoreError as err:
-                raise self._error("PutObject", key, err) from err
-            time.sleep(0.1 * 2**attempt)
-        raise AssertionError("unreachable")
+            return ObjectInfo(key, size, sha256, version=self.client.put_object(**args).get("ETag"))
+
+        try:
+            return retry(put, attempts=_CONFLICT_RETRIES, backoff=_CONFLICT_BACKOFF, retryable=_is_conflict,
+                         sleep=self.sleep, what=f"S3 PutObject {self.uri(key)}")
+        except ClientError as err:
+            self._raise_condition_failure(err, key, condition)
+            raise self._error("PutObject", key, err) from err
+        except BotoCoreError as err:
+            raise self._error("PutObject", key, err) from err
 
     def _raise_condition_failure(self, err: ClientError, key: str, condition: dict[str, str]) -> None:
         status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
@@ -193,7 +195,7 @@ class S3Storage(Storage):
                     Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True}
                 )
             except ClientError as err:
-                if err.response.get("Error", {}).get("Code") in DENIED_CODES:
+                if error_code(err) in DENIED_CODES:
                     raise self._error("DeleteObjects", batch[0], err) from err
                 failures.update(dict.fromkeys(batch, str(err)))
                 continue
@@ -219,10 +221,11 @@ class S3Storage(Storage):
 
         The credentials are a snapshot: call again for a long read with expiring (role) credentials.
         """
-        credentials = self.client._get_credentials()  # botocore has no public accessor
+        credentials = self.credentials() if self.credentials else None
         if credentials is None:
             raise StorageError(
-                f"the S3 client for {self.uri('')} has no credentials; configure AWS credentials"
+                f"S3Storage for {self.uri('')} was given no credentials (`credentials=session.get_credentials`); "
+                "pyarrow needs them to read the lake: configure AWS credentials"
             )
         frozen = credentials.get_frozen_credentials()
         options: dict[str, Any] = {
@@ -235,6 +238,10 @@ class S3Storage(Storage):
         if not (endpoint.hostname or "").endswith("amazonaws.com"):
             options.update(endpoint_override=endpoint.netloc, scheme=endpoint.scheme)
         return pafs.S3FileSystem(**options), self.bucket
+
+
+def _is_conflict(error: BaseException) -> bool:
+    return isinstance(error, ClientError) and http_status(error) == 409
 
 
 def _common_prefix(keys: list[str]) -> str:

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
+from zuora_assets.common.failures import InvalidValue
 from zuora_assets.lake import layout
 from zuora_assets.lake.manifest import read_manifests
 from zuora_assets.lake.storage import KeyChanged, KeyExists, KeyNotFound, Storage, StorageError
@@ -90,7 +91,7 @@ class SyncState:
         try:
             body = json.loads(data)
             if body["format"] != STATE_FORMAT:
-                raise ValueError(f"unknown state format {body['format']!r}")
+                raise InvalidValue(f"unknown state format {body['format']!r}")
             return cls(
                 model=body["model"],
                 high_water_mark=_moment(body["high_water_mark"]),
@@ -100,7 +101,7 @@ class SyncState:
                 version=version,
             )
         except (ValueError, KeyError, TypeError, AttributeError) as err:
-            raise ValueError(f"not a sync state ({err})") from err
+            raise InvalidValue(f"not a sync state ({err})") from err
 
 
 def load_state(storage: Storage, folder: str, model: str, known: Iterable[Commit] = ()) -> SyncState:

@@ -18,6 +18,8 @@ from typing import IO
 
 import pyarrow.fs as pafs
 
+from zuora_assets.common.failures import Permanent
+
 CHUNK = 1024 * 1024
 
 
@@ -48,7 +50,11 @@ class KeyChanged(StorageError):
     """A put with `if_match` found another version at the key (or none): someone wrote it meanwhile."""
 
 
-class PermissionDenied(StorageError):
+class InvalidKey(StorageError, Permanent):
+    """A key breaks the lake's key rules: a bug in the caller, which no retry fixes."""
+
+
+class PermissionDenied(StorageError, Permanent):
     """The storage refused an action for lack of permission; retrying cannot help, a policy must change.
 
     `action` is the IAM action that is missing (e.g. `s3:DeleteObject`).

@@ -24,6 +24,8 @@ from typing import Literal, get_args
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from zuora_assets.common.contract import PARTITION_COLUMN, TRANSFERRED_AT_COLUMN
+from zuora_assets.common.failures import InvalidValue
 from zuora_assets.lake import layout
 from zuora_assets.lake.commit import PartitionWrite, commit_all, settle_all
 from zuora_assets.lake.parquet import FileLimits, conform, lake_schema, remove_stale_temp_files
@@ -124,34 +126,34 @@ def _validate(
     model = layout.check_model(model)
     where = f"model {model!r}"
     if mode not in get_args(TransferMode):
-        raise ValueError(f"{where}: mode {mode!r} is not one of {get_args(TransferMode)}")
-    for reserved in (layout.TRANSFERRED_AT_COLUMN, layout.PARTITION_COLUMN):
+        raise InvalidValue(f"{where}: mode {mode!r} is not one of {get_args(TransferMode)}")
+    for reserved in (TRANSFERRED_AT_COLUMN, PARTITION_COLUMN):
         if reserved in schema.names:
-            raise ValueError(
+            raise InvalidValue(
                 f"{where}: the schema has a column {reserved!r}, which the lake adds itself; drop it"
             )
     if partition_column not in schema.names:
-        raise ValueError(
+        raise InvalidValue(
             f"{where}: partition column {partition_column!r} is not in the schema {schema.names}"
         )
     partition_type = schema.field(partition_column).type
     if not (pa.types.is_timestamp(partition_type) or pa.types.is_date(partition_type)):
-        raise ValueError(
+        raise InvalidValue(
             f"{where}: partition column {partition_column!r} is {partition_type}, not a timestamp"
         )
     owned = tuple(sorted({layout.check_dt(dt) for dt in partitions}))
     if not owned:
-        raise ValueError(f"{where}: no partitions given; pass the dt keys this transfer owns")
+        raise InvalidValue(f"{where}: no partitions given; pass the dt keys this transfer owns")
     start, end = window
     if start.tzinfo is None or end.tzinfo is None or start > end:
-        raise ValueError(f"{where}: window {window} must be two tz-aware UTC datetimes with start <= end")
+        raise InvalidValue(f"{where}: window {window} must be two tz-aware UTC datetimes with start <= end")
     snapshot = clock() if snapshot is None else snapshot
     if snapshot.tzinfo is None:
-        raise ValueError(
+        raise InvalidValue(
             f"{where}: the snapshot (or clock) gave {snapshot}, a naive time; use UTC-aware times"
         )
     input_schema = lake_schema(schema)
-    file_schema = input_schema.append(pa.field(layout.TRANSFERRED_AT_COLUMN, pa.timestamp("ms")))
+    file_schema = input_schema.append(pa.field(TRANSFERRED_AT_COLUMN, pa.timestamp("ms")))
     spec = TransferSpec(
         storage=storage,
         folder=layout.check_folder(folder),
@@ -189,7 +191,7 @@ def _consume(
         batch = conform(batch, request.input_schema, f"model {model!r}")
         for dt, rows_of_dt in _split_by_dt(batch, request):
             if dt not in owned:
-                raise ValueError(
+                raise InvalidValue(
                     f"model {model!r}: rows with {request.partition_column} on {dt} fall outside the "
                     f"partitions this transfer owns, {request.owned_range}; make the window and the partitions agree"
                 )
@@ -205,7 +207,7 @@ def _split_by_dt(batch: pa.RecordBatch, request: _Request) -> Iterator[tuple[str
         return
     moments = batch.column(request.partition_column)
     if moments.null_count:
-        raise ValueError(
+        raise InvalidValue(
             f"model {request.spec.model!r}: {moments.null_count} row(s) have no {request.partition_column} "
             "(null), so they belong to no partition; every row needs one"
         )

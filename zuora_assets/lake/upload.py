@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from zuora_assets.common.contract import TRANSFERRED_AT_COLUMN
 from zuora_assets.lake import layout
 from zuora_assets.lake.parquet import FileLimits, RollingParquetWriter, restamp
 from zuora_assets.lake.storage import KeyExists, ObjectInfo, Storage, StorageError
@@ -156,7 +157,7 @@ class Uploader:
                 self.next_second(partition)
                 if self._writer is not None and self._writing is partition:  # rows of its next parts
                     moment = layout.parse_ts(partition.ts).replace(tzinfo=None)
-                    self._writer.set_buffered(layout.TRANSFERRED_AT_COLUMN, pa.scalar(moment, pa.timestamp("ms")))
+                    self._writer.set_buffered(TRANSFERRED_AT_COLUMN, pa.scalar(moment, pa.timestamp("ms")))
                 self._upload_restamped(partition, path, rows)
                 return
         partition.files.append(info)
@@ -164,7 +165,7 @@ class Uploader:
 
     def _upload_restamped(self, partition: PartitionTransfer, path: Path, rows: int) -> None:
         """Upload part 0 again under the partition's new timestamp, its `_transferred_at` rewritten to match."""
-        copy = restamp(path, layout.TRANSFERRED_AT_COLUMN, layout.parse_ts(partition.ts))
+        copy = restamp(path, TRANSFERRED_AT_COLUMN, layout.parse_ts(partition.ts))
         try:
             self._upload(partition, copy.path, rows)
         finally:

@@ -30,7 +30,7 @@ from zuora_assets.sim.actions import ActionFault
 from zuora_assets.sim.aqua import MALFORMED, AquaError
 from zuora_assets.sim.control import ControlPlane
 from zuora_assets.sim.exports import ExportRefused
-from zuora_assets.sim.faults import JOB_FAULTS, REQUEST_FAULTS, FaultRule
+from zuora_assets.sim.faults import BODY_FAULTS, JOB_FAULTS, REQUEST_FAULTS, FaultRule
 from zuora_assets.sim.server import Request, Response
 from zuora_assets.sim.tenant import Tenant
 
@@ -129,6 +129,9 @@ class ZuoraApi:
         allowed, limit_headers = self.limiter.hit()
         resp = self._fault(req) or (None if allowed else self._throttled(int(limit_headers["RateLimit-Reset"])))
         resp = resp or self._route(req)
+        cut = self.sim.faults.take(BODY_FAULTS, req.method, req.path, _match_text(req))
+        if cut and resp.file is None:
+            resp.body = resp.body[: int(cut.params["after_bytes"])]
         resp.headers = {**limit_headers, **resp.headers, "Zuora-Request-Id": str(uuid.uuid4())}
         if req.header("Zuora-Track-Id"):
             resp.headers["Zuora-Track-Id"] = req.header("Zuora-Track-Id")
@@ -260,7 +263,8 @@ class ZuoraApi:
         cut = take({"cut_download"}, req.method, req.path, text)
         headers = {"Content-Disposition": f'attachment; filename="{f.path.name}"'}
         return Response(200, content_type=f.content_type, headers=headers, file=f.path, file_size=size,
-                        cut_after=int(cut.params["after_bytes"]) if cut else None)
+                        cut_after=int(cut.params["after_bytes"]) if cut else None,
+                        declare_cut=bool(cut) and cut.params["content_length"] == "cut")
 
     # ----- REST query action, data source exports -----
 

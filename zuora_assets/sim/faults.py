@@ -19,13 +19,16 @@ Kinds and parameters (default path in brackets):
     200_false       code=50000060, message -> HTTP 200 {"success":false,"processId":..,"reasons":[..]}
     token_expire    invalidates every token now; the matching request gets 401
     token_429       [^/oauth/token$] retry_after=1 -> the token endpoint answers 429
+    truncated_body  after_bytes=16: the answer's body is cut to that many bytes and sent with a Content-Length
+                    that matches the cut (as a faulty proxy does): a JSON body that does not parse
   job faults, matched when a job is submitted [^/v1/batch-query/?$]
     slow_job        polls=3: the job needs that many extra polls before it completes
     job_fail_transient   the job ends "aborted", batches say "Internal Server Error (90022)"
     job_timeout     code=90027: job "aborted", batch message "... (90027)"; code=90029: job status "error"
     malformed_csv   line=1: the result files get a row with one field too many after data row `line`
   file faults, matched when a file is downloaded [^/v1/files?/]
-    cut_download    after_bytes=1024: send the headers (full Content-Length) and that many bytes, then close
+    cut_download    after_bytes=1024: send the headers (full Content-Length) and that many bytes, then close;
+                    content_length="cut" declares only the bytes sent (a faulty proxy): the file looks whole
     too_large       rows=0: files with more rows than this get 403 <security:max-object-size>2047MB</...>
     file_gone       404 {"reasons":[{"code":"FILE_NOT_FOUND",...}]}
   immediate changes (applied when added, never stored)
@@ -41,10 +44,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 REQUEST_FAULTS = {"http_429", "http_5xx", "200_false", "token_expire", "token_429"}
+BODY_FAULTS = {"truncated_body"}
 JOB_FAULTS = {"slow_job", "job_fail_transient", "job_timeout", "malformed_csv"}
 FILE_FAULTS = {"cut_download", "too_large", "file_gone"}
 IMMEDIATE = {"burst", "schema_drift"}
-KINDS = REQUEST_FAULTS | JOB_FAULTS | FILE_FAULTS | IMMEDIATE
+KINDS = REQUEST_FAULTS | BODY_FAULTS | JOB_FAULTS | FILE_FAULTS | IMMEDIATE
 
 DEFAULT_PATHS = {"token_429": r"^/oauth/token$", **dict.fromkeys(JOB_FAULTS, r"^/v1/batch-query/?$"),
                  **dict.fromkeys(FILE_FAULTS, r"^/v1/files?/")}
@@ -58,7 +62,8 @@ PARAMS: dict[str, dict[str, Any]] = {
     "job_fail_transient": {},
     "job_timeout": {"code": 90027},
     "malformed_csv": {"line": 1},
-    "cut_download": {"after_bytes": 1024},
+    "truncated_body": {"after_bytes": 16},
+    "cut_download": {"after_bytes": 1024, "content_length": "full"},
     "too_large": {"rows": 0},
     "file_gone": {},
     "burst": {"object": None, "n": None, "at": None},
@@ -128,6 +133,12 @@ def _check_params(kind: str, params: dict[str, Any]) -> None:
         raise ValueError(f"fault rule http_5xx: 'status' must be 500, 502, 503 or 504, not {params['status']!r}")
     if kind == "http_5xx" and params["body"] not in ("json", "empty"):
         raise ValueError(f"fault rule http_5xx: 'body' must be 'json' or 'empty', not {params['body']!r}")
+    if kind in ("truncated_body", "cut_download") and (not isinstance(params["after_bytes"], int)
+                                                       or params["after_bytes"] < 0):
+        raise ValueError(f"fault rule {kind}: 'after_bytes' must be a whole number >= 0, not {params['after_bytes']!r}")
+    if kind == "cut_download" and params["content_length"] not in ("full", "cut"):
+        raise ValueError(f"fault rule cut_download: 'content_length' must be 'full' or 'cut', not "
+                         f"{params['content_length']!r}")
     if kind == "job_timeout" and params["code"] not in (90027, 90029):
         raise ValueError(f"fault rule job_timeout: 'code' must be 90027 or 90029, not {params['code']!r}")
     if kind == "burst" and (not params["object"] or not isinstance(params["n"], int)):

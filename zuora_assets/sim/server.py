@@ -57,6 +57,7 @@ class Response:
     file: Path | None = None
     file_size: int = 0
     cut_after: int | None = None
+    declare_cut: bool = False  # Content-Length is the cut's, not the file's: the client sees a whole, short file
 
     @classmethod
     def json(cls, status: int, data: Any, headers: dict[str, str] | None = None) -> Response:
@@ -96,14 +97,17 @@ class _RequestHandler(BaseHTTPRequestHandler):
         for name, value in resp.headers.items():
             self.send_header(name, value)
         self.send_header("Content-Type", resp.content_type)
-        self.send_header("Content-Length", str(resp.file_size if resp.file else len(resp.body)))
+        size = resp.file_size if resp.file else len(resp.body)
+        if resp.declare_cut and resp.cut_after is not None:
+            size = min(size, resp.cut_after)
+        self.send_header("Content-Length", str(size))
         self.end_headers()
         if resp.file is None:
             self.wfile.write(resp.body)
             return
-        self._stream(resp.file, resp.cut_after)
+        self._stream(resp.file, resp.cut_after, close=not resp.declare_cut)
 
-    def _stream(self, path: Path, cut_after: int | None) -> None:
+    def _stream(self, path: Path, cut_after: int | None, close: bool = True) -> None:
         budget = cut_after
         with open(path, "rb") as f:
             while chunk := f.read(CHUNK if budget is None else min(CHUNK, budget)):
@@ -112,7 +116,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
                     budget -= len(chunk)
                     if budget <= 0:
                         break
-        if cut_after is not None:
+        if cut_after is not None and close:
             self.wfile.flush()
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)

@@ -18,9 +18,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from zuora_assets.common.failures import InvalidValue
+from zuora_assets.common.retry import Backoff, retry
 from zuora_assets.zuora.client import ZuoraClient
 from zuora_assets.zuora.errors import ZuoraJobError, ZuoraRequestError
-from zuora_assets.zuora.retry import full_jitter
 from zuora_assets.zuora.zoql import ExportQuery, job_request
 
 TRANSIENT, TOO_LARGE, FIELD, PERMANENT, BUSY = "transient", "too_large", "field", "permanent", "busy"
@@ -122,6 +123,7 @@ def _outcome(query: ExportQuery, job: dict[str, Any], batch: dict[str, Any]) -> 
 
 
 MIN_JOB_TIMEOUT = 3 * 3600.0  # Zuora lets one query of a job run 3 hours before it kills the job
+BUSY_WAIT_CAP = 600.0  # the longest wait before resubmitting a job Zuora refused as busy (90028)
 MIN_POLL_SECONDS = 0.01  # the shortest wait between polls, so that poll_initial=0 still backs off
 HEARTBEAT = 300.0  # seconds of waiting without news after which the log says the job is still running
 
@@ -149,32 +151,32 @@ class AquaJobs:
 
     def __post_init__(self) -> None:
         if self.max_in_flight < 1:
-            raise ValueError(f"max_jobs_in_flight must be at least 1, got {self.max_in_flight}")
+            raise InvalidValue(f"max_jobs_in_flight must be at least 1, got {self.max_in_flight}")
         if self.job_timeout < MIN_JOB_TIMEOUT:
-            raise ValueError(f"job_timeout is {self.job_timeout:.0f} s; Zuora lets a query run "
+            raise InvalidValue(f"job_timeout is {self.job_timeout:.0f} s; Zuora lets a query run "
                              f"{MIN_JOB_TIMEOUT:.0f} s (3 hours), so give at least that")
         if self.poll_initial < 0 or self.poll_max <= 0:
-            raise ValueError(f"poll_initial ({self.poll_initial}) must be >= 0 and poll_max ({self.poll_max}) > 0")
+            raise InvalidValue(f"poll_initial ({self.poll_initial}) must be >= 0 and poll_max ({self.poll_max}) > 0")
         self._slots = threading.BoundedSemaphore(self.max_in_flight)
         self._count = 0
         self._count_lock = threading.Lock()
 
     def run(self, queries: Sequence[ExportQuery]) -> dict[str, BatchResult | Failure]:
         """Run one job of `queries` to its end; the outcome of each query by query name."""
-        attempt = 0
-        while True:
-            attempt += 1
+
+        def submit_and_wait() -> dict[str, BatchResult | Failure]:
             with self._slots:
-                try:
-                    job_id = self._submit(queries)
-                except JobRejected as rejected:
-                    if rejected.failure.kind != BUSY or attempt >= self.busy_attempts:
-                        raise
-                else:
-                    return self._outcomes(self._wait(job_id, queries), queries)
-            wait = full_jitter(attempt, self.poll_max, 600.0)
-            self.logger.warning("Zuora has too many AQuA jobs running (90028); resubmitting in %.0f s", wait)
-            self.client.sleep(wait)
+                job_id = self._submit(queries)
+                return self._outcomes(self._wait(job_id, queries), queries)
+
+        return retry(  # Zuora refuses new jobs while too many run on the tenant (90028): resubmit later
+            submit_and_wait,
+            attempts=self.busy_attempts,
+            backoff=Backoff(self.poll_max, BUSY_WAIT_CAP),
+            retryable=lambda e: isinstance(e, JobRejected) and e.failure.kind == BUSY,
+            sleep=self.client.sleep,
+            what="AQuA job submission",
+        )
 
     def _job_name(self) -> str:
         with self._count_lock:

@@ -19,14 +19,15 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from zuora_assets.common.contract import DELETED_COLUMN
+from zuora_assets.common.failures import InvalidValue
+
 ZUORA_TYPES = ("text", "picklist", "integer", "decimal", "boolean", "date", "datetime")
 
 COMMON_FIELDS = "Id:text CreatedDate:datetime UpdatedDate:datetime CreatedById:text UpdatedById:text"
 SYSTEM_FIELDS = ("Id", "CreatedDate", "UpdatedDate", "CreatedById", "UpdatedById")
 CATALOG_FILE = Path(__file__).with_name("models.toml")
 
-DELETED_COLUMN = "_deleted"
-TRANSFERRED_AT_COLUMN = "_transferred_at"
 
 # Zuora API names (objects, fields, custom fields `Name__c`): an ASCII letter, then letters, digits and
 # underscores. The simulator's control plane and its query parsers both use this one rule.
@@ -136,7 +137,7 @@ class ZuoraModel:
         columns = []
         for f in fields:
             if f.column in seen:
-                raise ValueError(
+                raise InvalidValue(
                     f"model {self.name}: fields {seen[f.column]!r} and {f.name!r} both become column {f.column!r}"
                 )
             seen[f.column] = f.name
@@ -148,7 +149,7 @@ class ZuoraModel:
 _FLAGS = {"required", "notnull", "readonly", "nofilter", "soap", "noquery"}
 
 
-class CatalogError(ValueError):
+class CatalogError(InvalidValue):
     """`models.toml` breaks a rule; the message names the object, the field and the rule."""
 
 

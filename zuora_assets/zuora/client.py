@@ -11,7 +11,6 @@ the token never appear in logs, messages or reprs.
 from __future__ import annotations
 
 import logging
-import random
 import re
 import secrets
 import threading
@@ -22,6 +21,7 @@ from typing import Any, BinaryIO
 
 import requests
 
+from zuora_assets.common.retry import Backoff, retry
 from zuora_assets.zuora.environments import resolve_base_url
 from zuora_assets.zuora.errors import (
     ZuoraAuthError,
@@ -34,7 +34,7 @@ from zuora_assets.zuora.errors import (
     ZuoraRequestError,
     ZuoraTransientError,
 )
-from zuora_assets.zuora.retry import full_jitter, server_wait
+from zuora_assets.zuora.responses import TRANSIENT_REQUEST_ERRORS, Who, check_response
 
 __all__ = [
     "ZuoraAuthError",
@@ -53,7 +53,6 @@ log = logging.getLogger(__name__)
 
 TOKEN_REFRESH_MARGIN = 300.0  # seconds before expiry at which a cached token is renewed
 DOWNLOAD_CHUNK = 1 << 20
-RETRYABLE_CATEGORIES = {"50", "60", "61", "70", "99"}  # last two digits of 8-digit Zuora codes (reference 5.2)
 _TRACK_ID_FORBIDDEN = re.compile(r"[^\x21-\x7e]|[:;\"']")
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-")
 
@@ -72,38 +71,9 @@ class _Secret:
     __str__ = __repr__
 
 
-def _error_detail(resp: requests.Response) -> tuple[str | None, str]:
-    """The Zuora error code and message of a response body, whatever its shape (JSON or XML/text)."""
-    try:
-        body = resp.json()
-    except ValueError:
-        return None, (resp.text or "").strip()[:300]
-    if not isinstance(body, dict):
-        return None, str(body)[:300]
-    reasons = body.get("reasons") or []
-    if reasons and isinstance(reasons[0], dict):
-        return str(reasons[0].get("code")), str(reasons[0].get("message", ""))
-    code = body.get("errorCode", body.get("code"))
-    return (None if code is None else str(code)), str(body.get("message", ""))
-
-
-def _body_error(resp: requests.Response) -> tuple[str | None, str] | None:
-    """(code, message) when a successful response's JSON body reports an error, else None."""
-    if "json" not in resp.headers.get("Content-Type", ""):
-        return None
-    try:
-        body = resp.json()
-    except ValueError:
-        return None
-    if not isinstance(body, dict):
-        return None
-    if body.get("success") is False or body.get("status") == "error" or "errorCode" in body:
-        return _error_detail(resp)
-    return None
-
-
-def _retryable_code(code: str | None) -> bool:
-    return bool(code) and len(code) == 8 and code.isdigit() and code[-2:] in RETRYABLE_CATEGORIES
+class _Retry(ZuoraTransientError):
+    """A retryable failure of this request itself (not of a request it needed, like the token's, which
+    has had its own retries)."""
 
 
 class ZuoraClient:
@@ -145,14 +115,12 @@ class ZuoraClient:
         self._secret = _Secret(client_secret)
         self.entity_id = entity_id
         self.max_attempts = max_attempts
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
+        self.backoff = Backoff(backoff_base, backoff_cap)
         self.timeout = timeout
         self.sleep = sleep
         self.track_id_prefix = track_id_prefix
         self._clock = clock
         self._session = session or requests.Session()
-        self._rng = random.Random()
         self._token: _Secret | None = None
         self._token_renew_at = 0.0
         self._token_lock = threading.Lock()
@@ -200,23 +168,27 @@ class ZuoraClient:
         read first; `on_bytes(size)` is called after each chunk is on disk; once `stop` is set the
         download ends early, keeping what it has.
         """
-        problem = ""
         with open(dest, "wb", buffering=0) as out:
-            for attempt in range(1, self.max_attempts + 1):
-                resp, skip = (response, 0) if response is not None else self._resume(path, out.tell())
-                response = None
+            opened = [response] if response is not None else []
+
+            def attempt() -> int:
+                resp, skip = (opened.pop(), 0) if opened else self._resume(path, out.tell())
                 try:
                     self._receive(resp, out, skip, on_bytes, stop)
                     return out.tell()
                 except requests.RequestException as exc:
-                    problem = f"download cut after {out.tell()} bytes ({type(exc).__name__})"
-                    self._pause(attempt, f"GET {path}: {problem}", None)
+                    raise _Retry(f"download cut after {out.tell()} bytes ({type(exc).__name__})") from exc
                 finally:
                     resp.close()
-        raise ZuoraTransientError(
-            f"GET {path}: gave up after {self.max_attempts} download attempts; last problem: {problem}. "
-            "The connection to Zuora keeps breaking: retry later or raise max_attempts"
-        )
+
+            try:
+                return retry(attempt, attempts=self.max_attempts, backoff=self.backoff,
+                             retryable=lambda e: isinstance(e, _Retry), sleep=self.sleep, what=f"GET {path}")
+            except _Retry as exc:
+                raise ZuoraTransientError(
+                    f"GET {path}: gave up after {self.max_attempts} download attempts; last problem: {exc}. "
+                    "The connection to Zuora keeps breaking: retry later or raise max_attempts"
+                ) from exc
 
     def close(self) -> None:
         """Close the HTTP session."""
@@ -320,82 +292,40 @@ class ZuoraClient:
     ) -> requests.Response:
         where = f"{method} {url.removeprefix(self.base_url)}"
         extra_headers = kw.pop("headers", None)
+        who = Who(self.client_id, self.base_url, self.entity_id, authenticated)
         refreshed = False
-        problem = ""
-        for attempt in range(1, self.max_attempts + 1):
+
+        def attempt() -> requests.Response:
+            nonlocal refreshed
             headers = self._headers(extra_headers, authenticated)
             try:
-                resp = self._session.request(
-                    method, url, headers=headers, timeout=self.timeout, stream=stream, **kw
-                )
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                problem = f"{type(exc).__name__}: the connection failed"
-                self._pause(attempt, f"{where}: {problem}", None)
-                continue
+                resp = self._session.request(method, url, headers=headers, timeout=self.timeout, stream=stream, **kw)
+            except TRANSIENT_REQUEST_ERRORS as exc:
+                raise _Retry(f"{type(exc).__name__}: the connection failed") from exc
             log.debug(
                 "%s -> %s (Zuora-Request-Id %s, Zuora-Track-Id %s)",
                 where, resp.status_code, resp.headers.get("Zuora-Request-Id"), headers["Zuora-Track-Id"],
             )
-            status = resp.status_code
-            if status == 401 and authenticated and not refreshed:
+            if resp.status_code == 401 and authenticated and not refreshed:
                 refreshed = True
                 resp.close()
                 self._forget_token(headers["Authorization"])
-                continue
-            if status == 429 or status >= 500:
-                problem = f"HTTP {status}"
+                return attempt()  # once more with a new token, in the same attempt
+            try:
+                return check_response(resp, where, stream=stream, who=who)
+            except ZuoraTransientError as exc:
                 resp.close()
-                self._pause(attempt, f"{where}: {problem}", resp.headers)
-                continue
-            if status >= 400:
-                raise self._status_error(resp, where, authenticated)
-            body_error = None if stream else _body_error(resp)
-            if body_error and _retryable_code(body_error[0]):
-                problem = f"error {body_error[0]} ({body_error[1]})"
-                self._pause(attempt, f"{where}: {problem}", resp.headers)
-                continue
-            if body_error:
-                code, message = body_error
-                raise ZuoraRequestError(
-                    f"{where}: Zuora answered with error {code}: {message}", status=status, code=code
-                )
-            return resp
-        raise ZuoraTransientError(
-            f"{where}: gave up after {self.max_attempts} attempts; last problem: {problem}. "
-            "Zuora or the network keeps failing: retry later or raise max_attempts"
-        )
+                raise _Retry(str(exc), status=exc.status, code=exc.code, retry_after=exc.retry_after) from exc
+            except ZuoraError:
+                resp.close()
+                raise
 
-    def _pause(self, attempt: int, what: str, headers: Mapping[str, str] | None) -> None:
-        """Wait before retry `attempt + 1` (nothing after the last attempt)."""
-        if attempt >= self.max_attempts:
-            return
-        wait = max(full_jitter(attempt, self.backoff_base, self.backoff_cap, self._rng),
-                   server_wait(headers or {}))
-        log.warning("%s; retry %d of %d in %.1f s", what, attempt + 1, self.max_attempts, wait)
-        self.sleep(wait)
-
-    def _status_error(self, resp: requests.Response, where: str, authenticated: bool) -> ZuoraError:
-        code, message = _error_detail(resp)
-        status = resp.status_code
-        detail = f"{where}: HTTP {status}" + (f" error {code}" if code else "") + (f": {message}" if message else "")
-        if status == 401 and not authenticated:
-            return ZuoraAuthError(
-                f"{detail}. Zuora rejected OAuth client {self.client_id!r} at {self.base_url}: check the client "
-                "id and secret, and that they belong to this environment"
-            )
-        if status == 401:
-            return ZuoraAuthError(
-                f"{detail}. The token was refused even after renewing it: check that the OAuth client's user "
-                "is active and allowed to use the API" + (f" for entity {self.entity_id}" if self.entity_id else "")
-            )
-        if status == 403 and "max-object-size" in message:
-            return ZuoraFileTooLargeError(
-                f"{detail}. The result file is over Zuora's download limit: query a smaller window",
-                status=status, code=code,
-            )
-        if status == 403:
-            return ZuoraPermissionError(
-                f"{detail}. The OAuth client's user lacks a permission for this call: grant it API access "
-                "and the 'Enable DataSource Exports Reporting' permission"
-            )
-        return ZuoraRequestError(detail, status=status, code=code)
+        try:
+            return retry(attempt, attempts=self.max_attempts, backoff=self.backoff,
+                         retryable=lambda e: isinstance(e, _Retry), sleep=self.sleep, what=where)
+        except _Retry as exc:
+            raise ZuoraTransientError(
+                f"{where}: gave up after {self.max_attempts} attempts; last problem: {exc}. "
+                "Zuora or the network keeps failing: retry later or raise max_attempts",
+                status=exc.status, code=exc.code,
+            ) from exc

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import ipaddress
-from urllib.parse import urlsplit
-
+from zuora_assets.common.urls import url_problem
 from zuora_assets.zuora.errors import ZuoraConfigError
 
 # REST base URLs of Zuora's data centers (reference/zuora_api.md section 1.2).
@@ -25,30 +23,11 @@ ENVIRONMENTS: dict[str, str] = {
 }
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_base_url(base_url: str) -> str:
     """`base_url` without a trailing slash, if it is https (or http on a loopback address)."""
-    parts = urlsplit(base_url)
-    host = parts.hostname or ""
-    if not host or parts.scheme not in ("https", "http"):
-        raise ZuoraConfigError(
-            f"Zuora base URL {base_url!r} is not a URL: give one like 'https://rest.na.zuora.com'"
-        )
-    if parts.scheme == "http" and not _is_loopback(host):
-        raise ZuoraConfigError(
-            f"Zuora base URL {base_url!r} uses plain http: use https (http is allowed only for "
-            "127.0.0.1/localhost, e.g. the simulator)"
-        )
-    if parts.query or parts.fragment:
-        raise ZuoraConfigError(f"Zuora base URL {base_url!r} has a query or fragment: remove it")
+    problem = url_problem(base_url, https_only=True)
+    if problem:
+        raise ZuoraConfigError(f"Zuora base URL {base_url!r} {problem}; e.g. 'https://rest.na.zuora.com'")
     return base_url.rstrip("/")
 
 

@@ -11,19 +11,15 @@ Batches come in non-decreasing `updated_date` order, which is checked.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import tempfile
-from collections import deque
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from zuora_assets.zuora import describe
+from zuora_assets.common.failures import InvalidValue
+from zuora_assets.common.retry import Backoff
 from zuora_assets.zuora.aqua import (
     BUSY,
     FIELD,
@@ -35,221 +31,20 @@ from zuora_assets.zuora.aqua import (
     Failure,
     JobRejected,
 )
-from zuora_assets.zuora.catalog import ZuoraModel, snake_case
+from zuora_assets.zuora.catalog import ZuoraModel
 from zuora_assets.zuora.client import ZuoraClient
 from zuora_assets.zuora.errors import (
-    ZuoraDataError,
     ZuoraError,
-    ZuoraFileTooLargeError,
-    ZuoraJobError,
-    ZuoraRequestError,
 )
+from zuora_assets.zuora.model_run import ModelRun, ProgressCallback
 from zuora_assets.zuora.prefetch import prefetch
-from zuora_assets.zuora.results import FileSpec, read_result
-from zuora_assets.zuora.retry import full_jitter
-from zuora_assets.zuora.streaming import FollowedDownload
-from zuora_assets.zuora.zoql import DELETED_FIELD, ExportQuery, Window, select, to_utc
+from zuora_assets.zuora.zoql import Window, to_utc
 
 Outcome = BatchResult | Failure
 # Typed batches parsed ahead of the consumer, at most: enough to keep parsing while it writes and uploads a
 # partition's file (a smaller budget stalls the parser; a larger one, or bigger batches, costs memory).
 PREFETCH_BYTES = 32 << 20
-ProgressCallback = Callable[[int, int], None]
-
-
-class _ModelRun:
-    """One model's extraction of one window: its fields, the ones still queried, and its batches."""
-
-    def __init__(self, extractor: Extractor, model: ZuoraModel, window: Window):
-        self.ex = extractor
-        self.model = model
-        self.window = window
-        self.error: ZuoraError | None = None
-        self.first: Outcome | None = None
-        self.dropped: dict[str, str] = {}
-        self.row_count = 0
-        self.byte_count = 0
-        self._last_updated: object = None
-        self._last_id: str | None = None
-        try:
-            found = describe.discovery(extractor.client, model)
-            self.fields, self.dropped = found.fields, dict(found.dropped)
-        except ZuoraError as exc:
-            self.fields, self.error = model.fields, exc
-        self.active = list(self.fields)
-
-    @property
-    def name(self) -> str:
-        return self.model.name
-
-    @property
-    def place(self) -> str:
-        return f"model {self.model.name}, window {self.window}"
-
-    def schema(self) -> pa.Schema:
-        return self.model.arrow_schema(self.fields)
-
-    def freeze(self) -> None:
-        """Fix the schema to the fields the first accepted job selected."""
-        self.fields = tuple(self.active)
-
-    def query(self, window: Window, after_id: str | None = None, limit: int | None = None) -> ExportQuery:
-        names = tuple(f.name for f in self.active)
-        zoql = select(self.model, names, window, after_id=after_id, limit=limit)
-        return ExportQuery(self.name, self.model, names, zoql, self.model.exports_deletes)
-
-    def drop(self, field_name: str, reason: str) -> bool:
-        """Stop querying `field_name` (False if it is not queried or cannot be dropped)."""
-        match = next((f for f in self.active if f.name.lower() == field_name.lower()), None)
-        if match is None or match.name in (self.model.primary_key, self.model.cursor):
-            return False
-        self.active.remove(match)
-        self.dropped[match.name] = reason
-        describe.reject_field(self.ex.client, self.model, match.name, reason)
-        self.ex.logger.warning("model %s: field %s dropped for this run: %s", self.name, match.name, reason)
-        return True
-
-    # -- batches ------------------------------------------------------------------------------------
-
-    def batches(self) -> Iterator[pa.RecordBatch]:
-        """The window's rows as typed batches, splitting windows that are too large."""
-        if self.error is not None:
-            raise self.error
-        if self.window.seconds == 0:
-            return
-        todo: deque[tuple[Window, Outcome | None]] = deque([(self.window, self.first)])
-        while todo:
-            window, first = todo.popleft()
-            result = yield from self._attempt(window, first)
-            if isinstance(result, BatchResult):
-                continue
-            if window.seconds > 1:
-                self.ex.logger.info("model %s: window %s too large (%s); splitting it in half",
-                                    self.name, window, result.message)
-                left, right = window.halves()
-                todo.extendleft([(right, None), (left, None)])
-            else:
-                yield from self._pages(window)
-
-    def _pages(self, window: Window) -> Iterator[pa.RecordBatch]:
-        """The rows of a one-second window in pages ordered by Id, halving the page size while too large."""
-        limit, after = self.ex.page_size, None
-        self.ex.logger.info("model %s: window %s is still too large; reading it in pages by Id", self.name, window)
-        while True:
-            self._last_id = None
-            result = yield from self._attempt(window, after_id=after, limit=limit)
-            if isinstance(result, Failure):
-                if limit == 1:
-                    raise ZuoraJobError(f"{self.place}: the record after Id {after!r} is too large to export")
-                limit = max(1, limit // 2)
-                self.ex.logger.info("model %s: Id page too large; trying %d rows per page", self.name, limit)
-                continue
-            if result.record_count < limit:
-                return
-            if self._last_id is None or (after is not None and self._last_id <= after):
-                raise ZuoraDataError(f"{self.place}: paging by Id made no progress after Id {after!r}")
-            after = self._last_id
-
-    def _attempt(
-        self, window: Window, outcome: Outcome | None = None, *, after_id: str | None = None, limit: int | None = None
-    ) -> Generator[pa.RecordBatch, None, Outcome]:
-        """Run the query (unless `outcome` is given), download and yield its rows.
-
-        Returns the `BatchResult` once its rows are yielded, or the too-large `Failure` that stopped it
-        before any row. A result file that is gone (404) makes the query run again.
-        """
-        for _ in range(self.ex.max_job_attempts):
-            if outcome is None:
-                outcome = self.ex._run_queries([self], window, after_id=after_id, limit=limit)[self.name]
-            if isinstance(outcome, Failure):
-                if outcome.kind == TOO_LARGE:
-                    return outcome
-                raise self.stop_error(outcome, window)
-            with self._downloaded(outcome) as got:
-                if not isinstance(got, Failure):
-                    yield from self._read(outcome, got, window)
-                    return outcome
-            if got.kind == TOO_LARGE:
-                return got
-            self.ex.logger.warning("model %s, window %s: %s; running the query again", self.name, window, got.message)
-            outcome = None
-        raise ZuoraJobError(f"{self.place}: the result files of window {window} kept disappearing before download; "
-                            "retry the transfer")
-
-    @contextlib.contextmanager
-    def _downloaded(self, result: BatchResult) -> Iterator[list[FollowedDownload] | Failure]:
-        """The result's files downloading (each by its own thread) to a temporary folder, or the Failure
-        that prevented it. Every file is asked for before any row is read, so a file that is gone or too
-        large makes the query run again or the window split, never after rows were yielded."""
-        with tempfile.TemporaryDirectory(prefix="zuora-athena-", dir=self.ex.tmp_dir) as folder, \
-                contextlib.ExitStack() as downloads:
-            files = []
-            try:
-                for file_id in result.file_ids:
-                    path = f"/v1/files/{file_id}"
-                    response = self.ex.client.stream(path)
-                    files.append((path, downloads.enter_context(contextlib.closing(response))))
-            except ZuoraFileTooLargeError:
-                yield Failure(TOO_LARGE, "result file over Zuora's download limit (max-object-size)")
-                return
-            except ZuoraRequestError as exc:
-                if exc.status != 404:
-                    raise
-                yield Failure(TRANSIENT, f"result file gone (HTTP 404, AQuA job {result.job_id})")
-                return
-            yield [downloads.enter_context(FollowedDownload(self.ex.client, path, Path(folder) / f"{i}.csv", resp))
-                   for i, (path, resp) in enumerate(files)]
-
-    def _read(self, result: BatchResult, files: Sequence[FollowedDownload], window: Window) -> Iterator[pa.RecordBatch]:
-        """Parse the files while they download, check their order and total row count, and count progress."""
-        spec = FileSpec(
-            place=f"model {self.name}, window {window}",
-            object=self.model.object,
-            schema_fields=self.fields,
-            queried=result.query.fields,
-            deleted_column=DELETED_FIELD if result.query.deleted else None,
-            schema=self.schema(),
-        )
-        rows = 0
-        for file in files:
-            bytes_before = self.byte_count
-            try:
-                for batch in read_result(spec, file.reader):
-                    self._check_order(batch, spec.place)
-                    self._last_id = batch.column(snake_case(self.model.primary_key))[-1].as_py()
-                    rows += batch.num_rows
-                    self.row_count += batch.num_rows
-                    self.byte_count = bytes_before + file.size
-                    if self.ex.on_progress is not None:
-                        self.ex.on_progress(self.row_count, self.byte_count)
-                    yield batch
-            except ZuoraRequestError as exc:  # the download failed after its first response
-                raise type(exc)(f"{spec.place}, AQuA job {result.job_id}, after {rows} rows: {exc}",
-                                status=exc.status, code=exc.code) from exc
-            self.byte_count = bytes_before + file.size
-        if rows != result.record_count:
-            raise ZuoraDataError(
-                f"{spec.place}: parsed {rows} rows but Zuora counted {result.record_count} "
-                f"(AQuA job {result.job_id}); the download was incomplete or the file is corrupt: rerun the transfer"
-            )
-
-    def _check_order(self, batch: pa.RecordBatch, place: str) -> None:
-        if batch.num_rows == 0:
-            return
-        updated = batch.column(snake_case(self.model.cursor))
-        head = pa.concat_arrays([pa.array([self._last_updated], updated.type), updated[:-1]])
-        if pc.any(pc.less(updated, head)).as_py():
-            raise ZuoraDataError(
-                f"{place}: Zuora returned rows out of {self.model.cursor} order; the lake relies on it: "
-                "rerun the transfer"
-            )
-        self._last_updated = updated[-1].as_py()
-
-    def stop_error(self, failure: Failure, window: Window) -> ZuoraError:
-        """The error that stops this model for a failure that splitting or retrying cannot fix."""
-        return ZuoraJobError(
-            f"model {self.name}, window {window}: the export failed: {failure.message}", code=failure.code
-        )
+RESUBMIT_WAIT_CAP = 600.0  # the longest wait before resubmitting a job that failed transiently
 
 
 def _batch_bytes(batch: pa.RecordBatch) -> int:
@@ -259,7 +54,7 @@ def _batch_bytes(batch: pa.RecordBatch) -> int:
 class Extraction:
     """The rows of one model changed in one window, as a lazy stream of Arrow record batches."""
 
-    def __init__(self, run: _ModelRun, start: datetime, end: datetime):
+    def __init__(self, run: ModelRun, start: datetime, end: datetime):
         self._run = run
         self.model = run.model
         self.start = start
@@ -316,7 +111,7 @@ class Extractor:
         tmp_dir: str | None = None,
     ):
         if not 1 <= queries_per_job <= 50:
-            raise ValueError(f"queries_per_job must be 1..50 (an AQuA job takes at most 50), got {queries_per_job}")
+            raise InvalidValue(f"queries_per_job must be 1..50 (an AQuA job takes at most 50), got {queries_per_job}")
         self.client = client
         self.logger = logger or logging.getLogger(__name__)
         self.on_progress = on_progress
@@ -340,8 +135,8 @@ class Extractor:
         window = Window.of(start, end)
         models = list(models)
         if len({m.name for m in models}) != len(models):
-            raise ValueError(f"extract_many got a model twice: {', '.join(m.name for m in models)}")
-        runs = [_ModelRun(self, m, window) for m in models]
+            raise InvalidValue(f"extract_many got a model twice: {', '.join(m.name for m in models)}")
+        runs = [ModelRun(self, m, window) for m in models]
         ready = [r for r in runs if r.error is None]
         if window.seconds > 0 and ready:
             groups = [ready[i:i + self.queries_per_job] for i in range(0, len(ready), self.queries_per_job)]
@@ -353,10 +148,10 @@ class Extractor:
                     list(pool.map(lambda group: self._first_job(group, window), groups))
         return {r.name: Extraction(r, start, end) for r in runs}
 
-    def _first_job(self, runs: list[_ModelRun], window: Window) -> None:
+    def _first_job(self, runs: list[ModelRun], window: Window) -> None:
         """Run the whole-window job of `runs`, then fix their schemas; errors stop only their models."""
         try:
-            outcomes = self._run_queries(runs, window)
+            outcomes = self.run_queries(runs, window)
         except ZuoraError as exc:
             for r in runs:
                 r.error = exc
@@ -368,8 +163,8 @@ class Extractor:
                 r.error = r.stop_error(outcome, window)
             r.first = outcome
 
-    def _run_queries(
-        self, runs: Sequence[_ModelRun], window: Window, *, after_id: str | None = None, limit: int | None = None
+    def run_queries(
+        self, runs: Sequence[ModelRun], window: Window, *, after_id: str | None = None, limit: int | None = None
     ) -> dict[str, Outcome]:
         """Run `runs`' queries for `window` as one job until each completes or fails for good.
 
@@ -404,7 +199,7 @@ class Extractor:
                             PERMANENT, f"still failing after {attempt} attempts: {failure.message}. Zuora keeps "
                             "failing this export: retry later", failure.code)
                 else:
-                    wait = full_jitter(attempt, self.resubmit_backoff, 600.0)
+                    wait = Backoff(self.resubmit_backoff, RESUBMIT_WAIT_CAP).wait(attempt)
                     self.logger.warning("transient AQuA failure (%s); resubmitting %s in %.0f s",
                                         transient[0][1].message, ", ".join(r.name for r, _ in transient), wait)
                     self.client.sleep(wait)
@@ -413,7 +208,7 @@ class Extractor:
         return results
 
 
-def _blame(failure: Failure, runs: Sequence[_ModelRun]) -> dict[str, Outcome | None]:
+def _blame(failure: Failure, runs: Sequence[ModelRun]) -> dict[str, Outcome | None]:
     """Which models a job-level rejection concerns: those named by it (None = resubmit the others)."""
     if failure.kind == BUSY:
         failure = Failure(PERMANENT, f"{failure.message}. Zuora kept refusing new jobs because too many AQuA "

@@ -16,6 +16,8 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
+from zuora_assets.common.failures import InvalidValue
+
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
@@ -74,7 +76,7 @@ def prefetch(items: Iterator[T], max_bytes: int, size: Callable[[T], int], name:
     """The items of `items` in order, produced by a thread named `name` while the ones not yet consumed
     hold less than `max_bytes` (as measured by `size`; at least one item is always let through)."""
     if max_bytes < 1:
-        raise ValueError(f"prefetch budget must be at least 1 byte, got {max_bytes}")
+        raise InvalidValue(f"prefetch budget must be at least 1 byte, got {max_bytes}")
     buffer: _Buffer[T] = _Buffer(max_bytes)
     producer = threading.Thread(target=_produce, args=(items, buffer, size), name=name, daemon=True)
     producer.start()

@@ -15,6 +15,7 @@ import contextlib
 import csv
 import gzip
 import io
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +25,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
-from zuora_assets.zuora.catalog import DELETED_COLUMN, Field
-from zuora_assets.zuora.errors import ZuoraDataError
+from zuora_assets.common.contract import DELETED_COLUMN
+from zuora_assets.common.failures import InvalidValue
+from zuora_assets.zuora.catalog import Field
+from zuora_assets.zuora.errors import ZuoraCutFileError, ZuoraDataError
 
 SYSTEM_TZ = "America/Los_Angeles"  # Zuora writes datetimes at midnight of this zone as a bare date
 BLOCK_SIZE = 1 << 20
@@ -141,12 +144,30 @@ def _malformed_row(opened: Opener, ncols: int) -> tuple[int, str] | None:
 
 
 def _parse_error(spec: FileSpec, opened: Opener, ncols: int, exc: Exception) -> ZuoraDataError:
+    if _ends_mid_row(opened):
+        return ZuoraCutFileError(
+            f"{spec.place}: the CSV ends in the middle of a row ({exc}): its download was cut short. "
+            "Retrying downloads it again"
+        )
     found = _malformed_row(opened, ncols)
     where = f"CSV line {found[0]} has a malformed row ({found[1]!r})" if found else f"the CSV is malformed ({exc})"
     return ZuoraDataError(
         f"{spec.place}: {where}; expected {ncols} columns per row. Zuora produced a broken file: rerun "
         "the transfer, and report the job to Zuora support if it happens again"
     )
+
+
+def _ends_mid_row(opened: Opener) -> bool:
+    """True when the file stops short: it does not end with a line break (every row does), or its gzip
+    stream is cut."""
+    last = b"\n"
+    try:
+        with _decompressed(opened) as f:
+            while chunk := f.read(1 << 20):
+                last = chunk[-1:]
+    except (EOFError, zlib.error, gzip.BadGzipFile):
+        return True
+    return last != b"\n"
 
 
 def _datetimes(strings: pa.Array) -> pa.Array:
@@ -228,7 +249,7 @@ def read_result(spec: FileSpec, opened: Opener, *, block_size: int = BLOCK_SIZE)
     opened again only to peek at its first bytes and to find the line of an error.
     """
     if spec.schema.names[-1] != DELETED_COLUMN:
-        raise ValueError(f"{spec.place}: schema must end with {DELETED_COLUMN}")
+        raise InvalidValue(f"{spec.place}: schema must end with {DELETED_COLUMN}")
     with contextlib.closing(_NulGuard(_decompressed(opened))) as stream:
         yield from _batches(spec, opened, stream, block_size)
 

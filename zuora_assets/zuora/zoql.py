@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from zuora_assets.common.failures import InvalidValue
 from zuora_assets.zuora.catalog import ZuoraModel
 
 DELETED_FIELD = "IsDeleted"  # name of the deleted column we ask AQuA for; the CSV header is `<Object>.IsDeleted`
@@ -25,7 +26,7 @@ _SAFE_ID = re.compile(r"^[0-9A-Za-z_-]+$")
 def to_utc(dt: datetime, what: str = "datetime") -> datetime:
     """`dt` as an aware UTC datetime; naive datetimes are refused (their zone would be a guess)."""
     if dt.tzinfo is None or dt.utcoffset() is None:
-        raise ValueError(f"{what} {dt.isoformat()} has no time zone: pass an aware datetime (UTC)")
+        raise InvalidValue(f"{what} {dt.isoformat()} has no time zone: pass an aware datetime (UTC)")
     return dt.astimezone(UTC)
 
 
@@ -39,7 +40,7 @@ def datetime_literal(dt: datetime) -> str:
     """A ZOQL datetime literal, `'2026-08-01T00:00:00Z'`, for an aware datetime on a whole second."""
     dt = to_utc(dt)
     if dt.microsecond:
-        raise ValueError(f"ZOQL literals have whole seconds; {dt.isoformat()} has a fraction")
+        raise InvalidValue(f"ZOQL literals have whole seconds; {dt.isoformat()} has a fraction")
     return "'" + dt.strftime("%Y-%m-%dT%H:%M:%SZ") + "'"
 
 
@@ -55,7 +56,7 @@ class Window:
         """The window covering exactly the second-precision instants in `[start, end)`."""
         start, end = ceil_second(to_utc(start, "window start")), ceil_second(to_utc(end, "window end"))
         if end < start:
-            raise ValueError(f"window end {end.isoformat()} is before its start {start.isoformat()}")
+            raise InvalidValue(f"window end {end.isoformat()} is before its start {start.isoformat()}")
         return cls(start, end)
 
     @property
@@ -84,7 +85,7 @@ def select(
     where = f"{cursor} >= {datetime_literal(window.start)} and {cursor} < {datetime_literal(window.end)}"
     if after_id is not None:
         if not _SAFE_ID.match(after_id):
-            raise ValueError(f"model {model.name}: Id {after_id!r} cannot be used in a query")
+            raise InvalidValue(f"model {model.name}: Id {after_id!r} cannot be used in a query")
         where += f" and {key} > '{after_id}'"
     order = key if limit is not None else cursor
     query = f"select {', '.join(field_names)} from {model.object} where {where} order by {order}"
@@ -111,7 +112,7 @@ class ExportQuery:
 def job_request(name: str, queries: Sequence[ExportQuery]) -> dict[str, Any]:
     """The body of `POST /v1/batch-query/` for a stateless job running `queries` (at most 50)."""
     if not 1 <= len(queries) <= 50:
-        raise ValueError(f"an AQuA job takes 1 to 50 queries, got {len(queries)}")
+        raise InvalidValue(f"an AQuA job takes 1 to 50 queries, got {len(queries)}")
     return {
         "format": "csv",
         "version": JOB_VERSION,

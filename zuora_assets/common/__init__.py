@@ -1,0 +1,1 @@
+"""What every layer shares and nothing else: failure kinds, the retry helper, AWS error classification."""
