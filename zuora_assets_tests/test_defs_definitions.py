@@ -50,12 +50,15 @@ def test_definitions_match_the_snapshot():
 def test_every_model_has_its_assets_checks_sensor_and_schedule():
     snap = describe(build_definitions({}))
     for name in MODELS:
-        assert snap["assets"][f"zuora/{name}"]["kinds"] == ["parquet", "s3", "zuora"]
+        assert snap["assets"][f"zuora/{name}"]["kinds"] == ["local", "parquet", "zuora"]
+        assert snap["assets"][f"athena/{name}"]["kinds"] == ["duckdb"] and not snap["assets"][f"zuora/{name}"]["owners"]
         assert snap["assets"][f"athena/{name}"]["deps"] == [f"zuora/{name}"]
         assert f"zuora/{name}:rows_match_zuora" in snap["checks"]
         assert f"athena/{name}:columns_match_files" in snap["checks"]
+        assert f"zuora/{name}:yesterday_by_deadline" in snap["checks"]
     assert "zuora_changes" in snap["sensors"] and "nightly_consolidation" in snap["schedules"]
     assert "test_connection" in snap["jobs"] and "zuora_sync" in snap["jobs"]
+    assert "zuora_freshness" in snap["schedules"]
 
 
 @pytest.mark.slow  # the dagster CLI in a subprocess, end to end
@@ -71,3 +74,16 @@ def test_the_cli_loads_the_workspace_like_the_ui():
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Validation successful for code location zuora_assets" in done.stdout + done.stderr
+
+
+def test_the_definitions_load_without_a_single_warning():
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ZUORA_", "AWS_BUCKET"))}
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", "import zuora_assets.definitions"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0 and not done.stderr, done.stderr

@@ -22,6 +22,10 @@ def url_problem(value: str, *, https_only: bool) -> str | None:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
         return "is not an http(s) URL like https://host[:port] (no query or fragment)"
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        return "has a port that is not a number from 0 to 65535"
     if https_only and parts.scheme == "http" and not is_loopback(parts.hostname):
         return "uses plain http: use https (http is allowed only for 127.0.0.1/localhost, e.g. a local simulator)"
     if parts.username or parts.password:

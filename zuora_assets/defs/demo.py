@@ -12,6 +12,7 @@ from typing import TextIO
 
 import dagster as dg
 
+from zuora_assets.defs.clock import Clock, WallClock
 from zuora_assets.defs.resources import (
     SIMULATOR_URL_ENV,
     duckdb_catalog,
@@ -36,36 +37,50 @@ class DemoReport:
     current_rows: int = 0
 
 
-def demo_partitions(days: int, today: datetime | None = None) -> list[str]:
-    today = (today or datetime.now(UTC)).date()
+def demo_partitions(days: int, today: datetime) -> list[str]:
+    today = today.astimezone(UTC).date()
     return [(today - timedelta(days=n)).isoformat() for n in range(days - 1, -1, -1)]
 
 
+def demo_environment(
+    home: Path, simulator_url: str = "", environ: Mapping[str, str] = os.environ
+) -> dict[str, str]:
+    """The settings of the demo: the process environment with the lake folder and the simulator's address."""
+    return {**environ, "ZUORA_ATHENA_HOME": str(home), SIMULATOR_URL_ENV: simulator_url}
+
+
 def run_demo(
-    home: Path, *, simulator_url: str, days: int = DEMO_DAYS, model: str = DEMO_MODEL, out: TextIO = sys.stdout
+    home: Path,
+    *,
+    simulator_url: str,
+    days: int = DEMO_DAYS,
+    model: str = DEMO_MODEL,
+    out: TextIO = sys.stdout,
+    clock: Clock | None = None,
 ) -> DemoReport:
     """Materialize `zuora/<model>` and `athena/<model>` for the last `days` days in one run, then report."""
     from zuora_assets.definitions import build_definitions
 
-    environ: Mapping[str, str] = {"ZUORA_ATHENA_HOME": str(home), SIMULATOR_URL_ENV: simulator_url}
-    os.environ.update(environ)  # EnvVar-bound resources resolve from the process environment
-    defs = build_definitions({**os.environ, **environ})
-    partitions = demo_partitions(days)
-    settings = Settings.from_env(os.environ)
+    environ = demo_environment(home, simulator_url)
+    clock = clock or WallClock()
+    defs = build_definitions(environ, clock, literal=True)  # resources hold the values: os.environ is left alone
+    partitions = demo_partitions(days, clock.now())
+    settings = Settings.from_env(environ)
     print("zuora-athena demo on the EMBEDDED DEFAULT: no AWS account and no Zuora tenant needed.", file=out)
     print(f"  simulator: {simulator_url}", file=out)
     print(f"  lake:      {settings.local_dir}", file=out)
-    result = dg.materialize(
-        [*defs.assets],
-        selection=[f"zuora/{model}", f"athena/{model}"],
-        resources=defs.resources,
-        tags={
-            "dagster/asset_partition_range_start": partitions[0],
-            "dagster/asset_partition_range_end": partitions[-1],
-        },
-        instance=dg.DagsterInstance.ephemeral(),
-        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-    )
+    with dg.DagsterInstance.ephemeral() as instance:  # disposed: its temporary folder is removed
+        result = dg.materialize(
+            [*defs.assets],
+            selection=[f"zuora/{model}", f"athena/{model}"],
+            resources=defs.resources,
+            tags={
+                "dagster/asset_partition_range_start": partitions[0],
+                "dagster/asset_partition_range_end": partitions[-1],
+            },
+            instance=instance,
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        )
     if not result.success:
         raise RuntimeError(f"demo run failed: {result.run_id}")
     return report(settings, model, partitions, out)
@@ -77,7 +92,7 @@ def report(settings: Settings, model: str, partitions: list[str], out: TextIO) -
     rep.files = sorted(o.key for o in lake_storage(settings).list(layout.model_prefix(lake_folder(settings), model)))
     with duckdb_catalog(settings) as duck:
         rows = duck.query(
-            f'select dt, count(*) from "{model}" where dt between \'{partitions[0]}\' and \'{partitions[-1]}\' '
+            f"select dt, count(*) from \"{model}\" where dt between '{partitions[0]}' and '{partitions[-1]}' "
             "group by dt order by dt"
         )
         rep.rows_per_dt = {dt: 0 for dt in partitions} | {str(dt): int(n) for dt, n in rows}
@@ -88,7 +103,10 @@ def report(settings: Settings, model: str, partitions: list[str], out: TextIO) -
     print(f"\nrows per dt in {model} (DuckDB catalog {rep.catalog_file}):", file=out)
     for dt, n in rep.rows_per_dt.items():
         print(f"  {dt}  {n:>8,}", file=out)
-    print(f"\n{model}_current: {rep.current_rows:,} rows (latest version of each record, deletes removed)", file=out)
+    print(
+        f"\n{model}_current: {rep.current_rows:,} rows (latest version of each record, deletes removed)",
+        file=out,
+    )
     query = f"duckdb.connect('{rep.catalog_file}').sql('select count(*) from {model}_current').show()"
     print(f'query it: .venv/bin/python -c "import duckdb; {query}"', file=out)
     return rep
