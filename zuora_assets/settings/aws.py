@@ -49,20 +49,11 @@ AWS_VARS = (
     "AWS_ENDPOINT_URL",
     "AWS_GLUE_PARTITIONS",
 )
+# Without a bucket these still make sense: the region and role of the default chain, keys, an endpoint (moto).
+_WITHOUT_BUCKET_TOO = {"AWS_BUCKET", "AWS_REGION", "AWS_ROLE_ARN", "AWS_ENDPOINT_URL"}
+_CREDENTIALS = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
 # AWS settings that only make sense with a bucket: setting one without AWS_BUCKET is a mistake.
-AWS_BUCKET_ONLY_VARS = (
-    "AWS_BUCKET_REGION",
-    "AWS_FOLDER",
-    "AWS_SCHEMA",
-    "AWS_DATABASE",
-    "AWS_WORKGROUP",
-    "AWS_QUERY_RESULTS_LOCATION",
-    "AWS_AUTH_MODE",
-    "AWS_EXTERNAL_ID",
-    "AWS_ROLE_SESSION_NAME",
-    "AWS_KMS_KEY_ID",
-    "AWS_GLUE_PARTITIONS",
-)
+AWS_BUCKET_ONLY_VARS = tuple(name for name in AWS_VARS if name not in _WITHOUT_BUCKET_TOO | _CREDENTIALS)
 
 _GLUE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,254}$", re.ASCII)
 _WORKGROUP_RE = re.compile(r"^[a-zA-Z0-9._-]{1,128}$", re.ASCII)
