@@ -37,6 +37,11 @@ WRITER_OPTIONS = {
 }
 
 
+def writer_options(schema: pa.Schema) -> dict:
+    """The ParquetWriter options of a file of `schema`."""
+    return dict(WRITER_OPTIONS)
+
+
 @dataclass(frozen=True)
 class FileLimits:
     """Sizes that shape the files: uncompressed bytes per row group, and the file size that starts a new part."""
@@ -86,21 +91,55 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema, where: str) -> pa.RecordBa
     return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
+@dataclass
+class FinishedFile:
+    """A complete local Parquet file handed over by `RollingParquetWriter`; its receiver must `release()` it.
+
+    `stamps` are the values the writer's stamp column took in it (one unless the stamp changed mid-file).
+    """
+
+    temp: tempfiles.LockedTempFile
+    rows: int
+    stamps: frozenset
+
+    @property
+    def path(self) -> Path:
+        return self.temp.path
+
+    def release(self) -> None:
+        self.temp.release()
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """A column the writer adds itself, one value per row group: `value()` read when the row group is written."""
+
+    column: str
+    value: Callable[[], pa.Scalar]
+
+
 class RollingParquetWriter:
     """Writes batches of one schema into local Parquet files, handing each finished file to `on_file`.
 
-    `on_file(path, rows)` is called with a complete file; the file is deleted afterwards. A file is
-    finished when it reaches `limits.file_bytes` or at `close()`. No file is ever made for zero rows.
+    `on_file(file)` gets a complete `FinishedFile` and owns it from then on (it must release it, at once or
+    after an upload). A file is finished when it reaches `limits.file_bytes` or at `close()`. No file is ever
+    made for zero rows. With `stamp`, the batches lack that column (the schema's last) and each row group gets
+    `stamp.value()` in it.
     """
 
     def __init__(
         self,
         schema: pa.Schema,
-        on_file: Callable[[Path, int], None],
+        on_file: Callable[[FinishedFile], None],
         limits: FileLimits = FileLimits(),  # noqa: B008 (frozen dataclass)
+        stamp: Stamp | None = None,
     ):
+        if stamp is not None and schema.names[-1] != stamp.column:
+            raise ValueError(f"the stamp column {stamp.column!r} must be the last of {schema.names}")
         self.schema = schema
         self.limits = limits
+        self._stamp = stamp
+        self._batch_schema = schema.remove(len(schema) - 1) if stamp is not None else schema
         self._on_file = on_file
         self._buffer: list[pa.RecordBatch] = []
         self._buffered_rows = 0
@@ -109,6 +148,7 @@ class RollingParquetWriter:
         self._sink: pa.NativeFile | None = None
         self._file: tempfiles.LockedTempFile | None = None
         self._file_rows = 0
+        self._file_stamps: set = set()
 
     def write(self, batch: pa.RecordBatch) -> None:
         """Add rows; full row groups are written as they fill, full files handed over as they reach the limit."""
@@ -120,12 +160,6 @@ class RollingParquetWriter:
         while self._buffered_bytes >= self.limits.row_group_bytes and self._buffered_rows:
             rows = self._buffered_rows * self.limits.row_group_bytes // self._buffered_bytes
             self._write_row_group(max(1, rows))
-
-    def set_buffered(self, column: str, value: pa.Scalar) -> None:
-        """Set `column` of every row still buffered (not yet in a file) to `value`."""
-        index = self.schema.get_field_index(column)
-        field = self.schema.field(index)
-        self._buffer = [b.set_column(index, field, pa.repeat(value, b.num_rows)) for b in self._buffer]
 
     def close(self) -> None:
         """Write the buffered rows and hand over the last file (if any rows were written)."""
@@ -144,13 +178,19 @@ class RollingParquetWriter:
                 self._discard_file()
 
     def _write_row_group(self, rows: int) -> None:
-        table = pa.Table.from_batches(self._buffer, schema=self.schema)
+        table = pa.Table.from_batches(self._buffer, schema=self._batch_schema)
         head, rest = table.slice(0, rows), table.slice(rows)
+        self._buffer = rest.to_batches()
+        self._buffered_rows, self._buffered_bytes = rest.num_rows, rest.nbytes
+        del table
+        if self._stamp is not None:
+            value = self._stamp.value()
+            self._file_stamps.add(value.as_py())
+            head = head.append_column(self.schema.field(-1), pa.repeat(value, head.num_rows))
         writer, sink = self._open_file()
         writer.write_table(head, row_group_size=rows)
         self._file_rows += head.num_rows
-        self._buffer = rest.to_batches()
-        self._buffered_rows, self._buffered_bytes = rest.num_rows, rest.nbytes
+        del head
         if sink.tell() >= self.limits.file_bytes:
             self._finish_file()
 
@@ -158,7 +198,7 @@ class RollingParquetWriter:
         if self._writer is None or self._sink is None:
             self._file = tempfiles.locked_temp_file(TEMP_DIR, prefix="lake-", suffix=_TEMP_SUFFIX)
             self._sink = pa.OSFile(str(self._file.path), "wb")
-            self._writer = pq.ParquetWriter(self._sink, self.schema, **WRITER_OPTIONS)
+            self._writer = pq.ParquetWriter(self._sink, self.schema, **writer_options(self.schema))
         return self._writer, self._sink
 
     def _close_file(self) -> None:
@@ -174,16 +214,18 @@ class RollingParquetWriter:
     def _discard_file(self) -> None:
         if self._file is not None:
             self._file.release()
-        self._file, self._file_rows = None, 0
+        self._file, self._file_rows, self._file_stamps = None, 0, set()
 
     def _finish_file(self) -> None:
-        file, rows = self._file, self._file_rows
         try:
             self._close_file()
-            assert file is not None
-            self._on_file(file.path, rows)
-        finally:
+        except BaseException:
             self._discard_file()
+            raise
+        assert self._file is not None
+        finished = FinishedFile(self._file, self._file_rows, frozenset(self._file_stamps))
+        self._file, self._file_rows, self._file_stamps = None, 0, set()
+        self._on_file(finished)
 
 
 def restamp(path: Path, column: str, moment: datetime) -> tempfiles.LockedTempFile:
@@ -198,7 +240,7 @@ def restamp(path: Path, column: str, moment: datetime) -> tempfiles.LockedTempFi
     value = pa.scalar(moment.replace(tzinfo=None), schema.field(index).type)
     copy = tempfiles.locked_temp_file(TEMP_DIR, prefix="lake-", suffix=_TEMP_SUFFIX)
     try:
-        with pq.ParquetWriter(str(copy.path), schema, **WRITER_OPTIONS) as writer:
+        with pq.ParquetWriter(str(copy.path), schema, **writer_options(schema)) as writer:
             for group in range(source.num_row_groups):
                 table = source.read_row_group(group)
                 table = table.set_column(index, schema.field(index), pa.repeat(value, table.num_rows))
