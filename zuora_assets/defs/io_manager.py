@@ -17,6 +17,7 @@ import pyarrow.dataset as pads
 
 from zuora_assets.defs.failures import fail_fast_unless_transient
 from zuora_assets.defs.resources import LakeResource
+from zuora_assets.lake.memory import DEFAULT_BUDGET as TRANSFER_MEMORY
 from zuora_assets.lake.readers import partition_dataset, scan
 from zuora_assets.lake.retention import prune_replaced_manifests
 from zuora_assets.lake.state import load_state
@@ -152,6 +153,7 @@ class LakeIOManager(dg.ConfigurableIOManager):
             sleep=obj.clock.sleep,
             on_progress=progress,
             run_id=context.run_id,
+            budget=TRANSFER_MEMORY,  # shared with the extraction's read-ahead (resources.ZuoraSource.extractor)
         )
 
     def _add_metadata(self, context, writes, storage, folder, model, obj: ModelTransfer, transfer: dict) -> None:

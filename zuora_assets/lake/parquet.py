@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from zuora_assets.lake import tempfiles
+from zuora_assets.lake.memory import DEFAULT_BUDGET
 
 MiB = 1024 * 1024
 TEMP_DIR = Path(tempfile.gettempdir()) / "zuora-athena-lake"
@@ -46,7 +47,7 @@ def writer_options(schema: pa.Schema) -> dict:
 class FileLimits:
     """Sizes that shape the files: uncompressed bytes per row group, and the file size that starts a new part."""
 
-    row_group_bytes: int = 128 * MiB
+    row_group_bytes: int = DEFAULT_BUDGET.row_group_bytes
     file_bytes: int = 512 * MiB
 
     def __post_init__(self) -> None:

@@ -24,8 +24,9 @@ from typing import Literal, get_args
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from zuora_assets.lake import layout
+from zuora_assets.lake import layout, memory
 from zuora_assets.lake.commit import PartitionWrite, commit_all, settle_all
+from zuora_assets.lake.memory import DEFAULT_BUDGET, MemoryBudget
 from zuora_assets.lake.parquet import FileLimits, conform, lake_schema, remove_stale_temp_files
 from zuora_assets.lake.state import Commit, record_commits
 from zuora_assets.lake.storage import Storage, StorageError
@@ -74,6 +75,7 @@ def write_transfer(
     on_progress: ProgressCallback | None = None,
     run_id: str | None = None,
     limits: FileLimits | None = None,
+    budget: MemoryBudget = DEFAULT_BUDGET,
 ) -> list[PartitionWrite]:
     """Write `batches` of `model` as one transfer per partition in `partitions`; return one write per partition.
 
@@ -82,11 +84,12 @@ def write_transfer(
     next free one, waiting for the clock to pass it with `sleep`). Rows go to the partition of the UTC date of
     `partition_column`; a row outside `partitions` is an error. Every owned partition gets a transfer (and a
     manifest), even with no rows. `on_progress(rows, bytes, seconds)` gets running totals of the rows and
-    Arrow bytes consumed and the seconds since the start.
+    Arrow bytes consumed and the seconds since the start. `budget` bounds the memory (row groups of
+    `budget.row_group_bytes` unless `limits` says otherwise) and the finished files waiting for upload.
     """
     request = _validate(
         storage, folder, model, schema, partition_column, partitions, window, mode, snapshot, clock, sleep,
-        run_id, limits,
+        run_id, limits or FileLimits(row_group_bytes=budget.row_group_bytes), budget.pending_files,
     )
     _remove_stale_temp_files(storage)
     uploader = Uploader(request.spec)
@@ -96,6 +99,8 @@ def write_transfer(
     except BaseException as err:
         uploader.rollback(err)
         raise
+    finally:
+        memory.release()
     writes = commit_all(request.spec, uploader, request.partitions)
     try:
         settle_all(request.spec, writes)
@@ -119,7 +124,8 @@ def _validate(
     clock: Callable[[], datetime],
     sleep: Callable[[float], None],
     run_id: str | None,
-    limits: FileLimits | None,
+    limits: FileLimits,
+    pending_files: int,
 ) -> _Request:
     model = layout.check_model(model)
     where = f"model {model!r}"
@@ -160,10 +166,11 @@ def _validate(
         window=(start.astimezone(UTC), end.astimezone(UTC)),
         file_schema=file_schema,
         snapshot_ts=layout.format_ts(snapshot),
-        limits=limits or FileLimits(),
+        limits=limits,
         clock=clock,
         sleep=sleep,
         run_id=run_id,
+        pending_files=pending_files,
     )
     return _Request(spec, input_schema, partition_column, owned)
 

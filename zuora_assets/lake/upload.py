@@ -23,7 +23,8 @@ from datetime import datetime, timedelta
 
 import pyarrow as pa
 
-from zuora_assets.lake import layout
+from zuora_assets.lake import layout, memory
+from zuora_assets.lake.memory import DEFAULT_BUDGET
 from zuora_assets.lake.parquet import FileLimits, FinishedFile, RollingParquetWriter, Stamp, restamp
 from zuora_assets.lake.storage import KeyExists, ObjectInfo, Storage, StorageError
 
@@ -31,7 +32,6 @@ log = logging.getLogger(__name__)
 
 MAX_WAITS = 100  # sleeps to let the clock pass one second: far more than any real clock needs
 UPLOAD_WORKERS = 2  # threads uploading finished files while the next one is encoded
-PENDING_FILES = 2  # finished files waiting for (or in) upload before encoding waits
 
 
 @dataclass
@@ -66,7 +66,7 @@ class TransferSpec:
     sleep: Callable[[float], None]
     run_id: str | None = None
     upload_workers: int = UPLOAD_WORKERS
-    pending_files: int = PENDING_FILES
+    pending_files: int = DEFAULT_BUDGET.pending_files
 
 
 class Uploader:
@@ -171,6 +171,7 @@ class Uploader:
 
     def _submit(self, partition: PartitionTransfer, file: FinishedFile) -> None:
         """Queue `file` (the next part of `partition`) for upload; the upload threads own it from here."""
+        memory.release()  # the rows of the file are freed: hand their memory back before the next file grows
         part = len(partition.parts)
         first = partition.parts[0] if partition.parts else None
         partition.parts.append(self._pool.submit(file, lambda: self._upload_part(partition, part, file, first)))
