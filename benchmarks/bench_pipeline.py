@@ -513,7 +513,7 @@ _ROWS_LOGGED = __import__("re").compile(r"invoice_item: ([\d,]+) rows, [\d,.]+ M
 class ProcessTreePeaks:
     """Samples the kernel's peak RSS (VmHWM) of a process and its descendants while they run."""
 
-    def __init__(self, root: int, every: float = 0.1):
+    def __init__(self, root: int, every: float = 0.25):
         import threading
 
         self.root, self.every = root, every
@@ -594,12 +594,12 @@ def run_phase(name: str, args: list[Any], env: dict[str, str] | None = None) -> 
     argv = [sys.executable, __file__, "--phase", name, json.dumps(args)]
     if PROFILE_DIR is not None:
         profile = PROFILE_DIR / f"{name}-{time.strftime('%H%M%S')}.txt"
-        argv = [str(Path(sys.executable).with_name("py-spy")), "record", "-q", "-r", "50", "--threads", "--subprocesses",
+        argv = [str(Path(sys.executable).with_name("py-spy")), "record", "-r", "50", "--threads", "--subprocesses",
                 "-f", "raw", "-o", str(profile), "--", *argv]
     out = subprocess.run(argv, capture_output=True, text=True, env=child_env(env))
     if out.returncode != 0:
         raise SystemExit(f"phase {name} failed (exit code {out.returncode}):\n{out.stderr[-4000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return json.loads([line for line in out.stdout.splitlines() if line.startswith("{")][-1])
 
 
 def child(name: str, args_json: str) -> None:
