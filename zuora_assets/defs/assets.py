@@ -18,7 +18,7 @@ from zuora_assets.defs.io_manager import ModelTransfer
 from zuora_assets.defs.partitions import pin_first_day
 from zuora_assets.defs.resources import LakeResource, ZuoraSource
 from zuora_assets.lake.state import load_state
-from zuora_assets.zuora.catalog import MODELS, ZuoraModel
+from zuora_assets.zuora.catalog import MODELS, ZuoraModel, snake_case
 
 MODE_TAG = "zuora/mode"
 MODES = ("replace", "append")
@@ -132,7 +132,8 @@ def extract(context: dg.AssetExecutionContext, zuora: ZuoraSource, lake: LakeRes
     with zuora.client() as client:
         extraction = zuora.extractor(client, context.log).extract(model, start, end)
         prune = context.run.tags.get(CONSOLIDATION_TAG) == "true"
-        transfer = ModelTransfer(extraction.schema, extraction.batches, (start, end), mode, snapshot, clock, prune)
+        transfer = ModelTransfer(extraction.schema, extraction.batches, (start, end), mode, snapshot, clock, prune,
+                                 unique_columns=(snake_case(model.primary_key),))
         yield dg.Output(transfer)
         if extraction.dropped_fields:
             context.log.warning(f"{model.name}: fields dropped for this run: {', '.join(extraction.dropped_fields)}")

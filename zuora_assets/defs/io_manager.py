@@ -43,6 +43,7 @@ class ModelTransfer:
     snapshot: datetime
     clock: Any
     prune_manifests: bool = False
+    unique_columns: tuple[str, ...] = ()  # the model's primary key: written without a Parquet dictionary
 
 
 class ProgressLog:
@@ -154,6 +155,7 @@ class LakeIOManager(dg.ConfigurableIOManager):
             on_progress=progress,
             run_id=context.run_id,
             budget=TRANSFER_MEMORY,  # shared with the extraction's read-ahead (resources.ZuoraSource.extractor)
+            unique_columns=obj.unique_columns,
         )
 
     def _add_metadata(self, context, writes, storage, folder, model, obj: ModelTransfer, transfer: dict) -> None:

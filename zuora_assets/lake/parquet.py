@@ -9,7 +9,7 @@ uploaded) and then deleted.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -25,9 +25,17 @@ TEMP_DIR = Path(tempfile.gettempdir()) / "zuora-athena-lake"
 _TEMP_SUFFIX = ".parquet"
 
 # zstd, statistics, INT64 millisecond timestamps (never INT96: no flavor="spark"), data page v1.
+# Chosen by measurement (`benchmarks/bench_pipeline.py --scenario day --encoding`: 2,001,362 invoice items of
+# one day, 1,358 MB in Arrow, one file; seconds/CPU on a loaded 2-core machine, so only the bytes are exact):
+#   zstd level 1 127.9 MB, CPU 5.9 s | level 3 132.3 MB, 6.1 s | level 6 132.4 MB, 9.2 s | level 9 131.0 MB, 12.8 s
+#   dictionary off for the unique key `id` 130.0 MB, 5.5 s (its dictionary always overflows and falls back) |
+#   off for every *_id 148.8 MB (foreign keys repeat: keep it) | off everywhere 172.8 MB
+#   statistics off for strings: 132.2 MB (nothing saved: keep them, Athena prunes row groups on them)
+#   row groups (Arrow bytes) 16 MiB 150.5 MB | 32 MiB 132.3 | 64 MiB 116.3 | 128 MiB 105.7; bytes scanned for one
+#   hour of updated_date 1.9 | 3.3 | 5.7 | 10.4 MB. The row group size is the memory budget's (lake/memory.py).
 WRITER_OPTIONS = {
     "compression": "zstd",
-    "compression_level": 3,
+    "compression_level": 1,
     "write_statistics": True,
     "use_dictionary": True,
     "version": "2.6",
@@ -38,9 +46,13 @@ WRITER_OPTIONS = {
 }
 
 
-def writer_options(schema: pa.Schema) -> dict:
-    """The ParquetWriter options of a file of `schema`."""
-    return dict(WRITER_OPTIONS)
+def writer_options(schema: pa.Schema, unique_columns: Iterable[str] = ()) -> dict:
+    """The ParquetWriter options of a file of `schema`: no dictionary for `unique_columns` (a key whose values
+    never repeat: its dictionary would only overflow and be dropped), the rest as `WRITER_OPTIONS`."""
+    unique = set(unique_columns)
+    if not unique & set(schema.names):
+        return dict(WRITER_OPTIONS)
+    return {**WRITER_OPTIONS, "use_dictionary": [name for name in schema.names if name not in unique]}
 
 
 @dataclass(frozen=True)
@@ -134,11 +146,13 @@ class RollingParquetWriter:
         on_file: Callable[[FinishedFile], None],
         limits: FileLimits = FileLimits(),  # noqa: B008 (frozen dataclass)
         stamp: Stamp | None = None,
+        options: dict | None = None,
     ):
         if stamp is not None and schema.names[-1] != stamp.column:
             raise ValueError(f"the stamp column {stamp.column!r} must be the last of {schema.names}")
         self.schema = schema
         self.limits = limits
+        self.options = writer_options(schema) if options is None else options
         self._stamp = stamp
         self._batch_schema = schema.remove(len(schema) - 1) if stamp is not None else schema
         self._on_file = on_file
@@ -199,7 +213,7 @@ class RollingParquetWriter:
         if self._writer is None or self._sink is None:
             self._file = tempfiles.locked_temp_file(TEMP_DIR, prefix="lake-", suffix=_TEMP_SUFFIX)
             self._sink = pa.OSFile(str(self._file.path), "wb")
-            self._writer = pq.ParquetWriter(self._sink, self.schema, **writer_options(self.schema))
+            self._writer = pq.ParquetWriter(self._sink, self.schema, **self.options)
         return self._writer, self._sink
 
     def _close_file(self) -> None:
@@ -229,7 +243,7 @@ class RollingParquetWriter:
         self._on_file(finished)
 
 
-def restamp(path: Path, column: str, moment: datetime) -> tempfiles.LockedTempFile:
+def restamp(path: Path, column: str, moment: datetime, options: dict | None = None) -> tempfiles.LockedTempFile:
     """A copy of the Parquet file at `path` with every value of timestamp column `column` set to `moment`.
 
     Row group by row group (memory stays at one row group), with the lake's writer options; the caller
@@ -241,7 +255,7 @@ def restamp(path: Path, column: str, moment: datetime) -> tempfiles.LockedTempFi
     value = pa.scalar(moment.replace(tzinfo=None), schema.field(index).type)
     copy = tempfiles.locked_temp_file(TEMP_DIR, prefix="lake-", suffix=_TEMP_SUFFIX)
     try:
-        with pq.ParquetWriter(str(copy.path), schema, **writer_options(schema)) as writer:
+        with pq.ParquetWriter(str(copy.path), schema, **(options or writer_options(schema))) as writer:
             for group in range(source.num_row_groups):
                 table = source.read_row_group(group)
                 table = table.set_column(index, schema.field(index), pa.repeat(value, table.num_rows))

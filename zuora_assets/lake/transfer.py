@@ -76,6 +76,7 @@ def write_transfer(
     run_id: str | None = None,
     limits: FileLimits | None = None,
     budget: MemoryBudget = DEFAULT_BUDGET,
+    unique_columns: Iterable[str] = (),
 ) -> list[PartitionWrite]:
     """Write `batches` of `model` as one transfer per partition in `partitions`; return one write per partition.
 
@@ -86,10 +87,12 @@ def write_transfer(
     manifest), even with no rows. `on_progress(rows, bytes, seconds)` gets running totals of the rows and
     Arrow bytes consumed and the seconds since the start. `budget` bounds the memory (row groups of
     `budget.row_group_bytes` unless `limits` says otherwise) and the finished files waiting for upload.
+    `unique_columns` (a key whose values never repeat) are written without a dictionary.
     """
     request = _validate(
         storage, folder, model, schema, partition_column, partitions, window, mode, snapshot, clock, sleep,
         run_id, limits or FileLimits(row_group_bytes=budget.row_group_bytes), budget.pending_files,
+        tuple(unique_columns),
     )
     _remove_stale_temp_files(storage)
     uploader = Uploader(request.spec)
@@ -126,6 +129,7 @@ def _validate(
     run_id: str | None,
     limits: FileLimits,
     pending_files: int,
+    unique_columns: tuple[str, ...],
 ) -> _Request:
     model = layout.check_model(model)
     where = f"model {model!r}"
@@ -171,6 +175,7 @@ def _validate(
         sleep=sleep,
         run_id=run_id,
         pending_files=pending_files,
+        unique_columns=unique_columns,
     )
     return _Request(spec, input_schema, partition_column, owned)
 

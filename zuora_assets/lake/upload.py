@@ -25,7 +25,14 @@ import pyarrow as pa
 
 from zuora_assets.lake import layout, memory
 from zuora_assets.lake.memory import DEFAULT_BUDGET
-from zuora_assets.lake.parquet import FileLimits, FinishedFile, RollingParquetWriter, Stamp, restamp
+from zuora_assets.lake.parquet import (
+    FileLimits,
+    FinishedFile,
+    RollingParquetWriter,
+    Stamp,
+    restamp,
+    writer_options,
+)
 from zuora_assets.lake.storage import KeyExists, ObjectInfo, Storage, StorageError
 
 log = logging.getLogger(__name__)
@@ -67,6 +74,7 @@ class TransferSpec:
     run_id: str | None = None
     upload_workers: int = UPLOAD_WORKERS
     pending_files: int = DEFAULT_BUDGET.pending_files
+    unique_columns: tuple[str, ...] = ()  # written without a dictionary (`parquet.writer_options`)
 
 
 class Uploader:
@@ -79,6 +87,7 @@ class Uploader:
         self._lock = threading.Lock()  # guards `_attempted` and the partitions' timestamps across upload threads
         self._writer: RollingParquetWriter | None = None
         self._writing: PartitionTransfer | None = None
+        self._options = writer_options(target.file_schema, target.unique_columns)
         self._pool = UploadPool(target.upload_workers, target.pending_files, f"upload {target.model}")
 
     def write(self, dt: str, batch: pa.RecordBatch) -> None:
@@ -89,7 +98,8 @@ class Uploader:
             self._writing = partition
             stamp = Stamp(layout.TRANSFERRED_AT_COLUMN, partition.moment)
             self._writer = RollingParquetWriter(
-                self.target.file_schema, lambda file: self._submit(partition, file), self.target.limits, stamp
+                self.target.file_schema, lambda file: self._submit(partition, file), self.target.limits, stamp,
+                self._options,
             )
         assert self._writer is not None
         self._writer.write(batch)
@@ -204,7 +214,7 @@ class Uploader:
 
     def _upload_restamped(self, partition: PartitionTransfer, part: int, file: FinishedFile) -> tuple[ObjectInfo, int]:
         """Upload a copy of `file` whose `_transferred_at` is the partition's (new) timestamp."""
-        copy = restamp(file.path, layout.TRANSFERRED_AT_COLUMN, layout.parse_ts(partition.ts))
+        copy = restamp(file.path, layout.TRANSFERRED_AT_COLUMN, layout.parse_ts(partition.ts), self._options)
         try:
             moved = FinishedFile(copy, file.rows, frozenset({partition.moment().as_py()}))
             return self._upload(partition, part, moved), file.rows
