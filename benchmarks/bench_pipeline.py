@@ -706,8 +706,12 @@ def measure(name: str, scenario: Scenario, options: Options, endpoint: str) -> d
         if "reference" in options.paths or options.encoding:
             results["reference"] = run_reference(sim, partitions, options)
         for path in [p for p in PATHS[1:] if p in options.paths]:
-            runs = [run_ours(path, sim, endpoint, partitions, f"bench-{name}-{path}-{i}", options.workdir)
-                    for i in range(options.repeat)]
+            try:
+                runs = [run_ours(path, sim, endpoint, partitions, f"bench-{name}-{path}-{i}", options.workdir)
+                        for i in range(options.repeat)]
+            except SystemExit as failed:  # one failed path does not lose the others' figures
+                print(f"  {path}: FAILED: {str(failed)[-1500:]}")
+                continue
             results[path] = fastest(runs)
             print(f"  {path}: done in {results[path]['seconds']:.1f} s (fastest of {options.repeat})")
     return results
