@@ -78,3 +78,19 @@ def test_a_failed_upload_stops_the_next_submit_and_releases_its_file() -> None:
         pool.submit(refused, lambda: (ObjectInfo("k", 1), 1))
     assert not refused.path.exists()
     pool.stop()
+
+
+def test_unique_columns_are_written_without_a_dictionary(tmp_path: Path) -> None:
+    storage, clock = LocalStorage(tmp_path), TestClock()
+    dts = ["2026-10-01"]
+    [write] = write_transfer(
+        storage, folder=FOLDER, model=MODEL, schema=SCHEMA, batches=batches(rows(dts, 500), 100),
+        partition_column="updated_date", partitions=dts, window=window_of(dts), mode="replace",
+        clock=clock.now, sleep=clock.sleep, unique_columns=("id",),
+    )
+    meta = pq.ParquetFile(storage.root / write.files[0].key).metadata
+    group = meta.row_group(0)
+    encodings = {group.column(c).path_in_schema: group.column(c).encodings for c in range(group.num_columns)}
+    assert not any("DICTIONARY" in e for e in encodings["id"])
+    assert any("DICTIONARY" in e for e in encodings["invoice_id"])
+    assert group.column(0).compression == "ZSTD"
