@@ -548,7 +548,8 @@ class ProcessTreePeaks:
                 except OSError:
                     continue
                 hwm = next((int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmHWM")), 0)
-                self.peaks[pid] = (cmd, max(hwm, self.peaks.get(pid, ("", 0.0))[1]))
+                known, peak = self.peaks.get(pid, ("", 0.0))
+                self.peaks[pid] = (known or cmd, max(hwm, peak))  # an ended process has no command line
             self._stop.wait(self.every)
 
     def _tree(self) -> list[int]:
@@ -573,7 +574,7 @@ class ProcessTreePeaks:
         return max(steps) if steps else max((mb for _, mb in self.peaks.values()), default=0.0)
 
     def by_process(self) -> list[tuple[str, float]]:
-        return sorted(((cmd[:80], round(mb)) for cmd, mb in self.peaks.values()), key=lambda x: -x[1])
+        return sorted(((cmd[-110:], round(mb)) for cmd, mb in self.peaks.values()), key=lambda x: -x[1])
 
 
 def _run_breakdown(instance, run_id: str, seconds: float) -> dict[str, float]:
