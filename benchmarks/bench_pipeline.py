@@ -574,7 +574,8 @@ class ProcessTreePeaks:
         return max(steps) if steps else max((mb for _, mb in self.peaks.values()), default=0.0)
 
     def by_process(self) -> list[tuple[str, float]]:
-        return sorted(((cmd[-110:], round(mb)) for cmd, mb in self.peaks.values()), key=lambda x: -x[1])
+        """(pid and command line, peak MB) of every process seen, in the order they started (pids rise)."""
+        return [(f"pid {pid}: {cmd[-100:]}", round(mb)) for pid, (cmd, mb) in sorted(self.peaks.items())]
 
 
 def _run_breakdown(instance, run_id: str, seconds: float) -> dict[str, float]:
@@ -753,7 +754,7 @@ def _print_path(path: str, r: Figures) -> None:
     if "sim_cpu_seconds" in r:
         print(f"            simulator CPU meanwhile {r['sim_cpu_seconds']:.1f} s (not counted as ours)")
     if r.get("processes_mb"):
-        print("            peak RSS by process: " + "; ".join(f"{mb} MB {cmd}" for cmd, mb in r["processes_mb"][:3]))
+        print("            peak RSS by process, in start order: " + "; ".join(f"{mb} MB {cmd}" for cmd, mb in r["processes_mb"]))
 
 
 def _table(name: str, results: dict[str, Figures]) -> list[str]:
