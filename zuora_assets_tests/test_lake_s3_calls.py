@@ -84,7 +84,7 @@ def test_a_replace_adds_one_batched_delete_per_partition_with_older_files(moto) 
 
 class TakenFirstSecond(StorageWrapper):
     """Another transfer of the model holds the snapshot's second in one partition: its part 0 is refused, once
-    `gate` is set (so that later parts are encoded meanwhile, under the snapshot's second)."""
+    `gate` is set (so that a later part is finished meanwhile, under the snapshot's second)."""
 
     def __init__(self, inner, dt: str, ts: str, gate: threading.Event):
         super().__init__(inner)
@@ -100,15 +100,6 @@ class TakenFirstSecond(StorageWrapper):
         return self.inner.put_file(key, path, if_none_match=if_none_match)
 
 
-def gated(items, after: int, gate: threading.Event):
-    """`items`, setting `gate` when item number `after` is asked for (the ones before it are written)."""
-    for n, item in enumerate(items):
-        if n == after:
-            gate.set()
-        yield item
-    gate.set()
-
-
 def test_later_parts_written_before_part_0_moved_the_timestamp_are_restamped(moto, monkeypatch) -> None:
     s3, clock, gate = CountedS3(moto), TestClock(tick=0.0), threading.Event()
     dt = "2026-10-01"
@@ -116,13 +107,21 @@ def test_later_parts_written_before_part_0_moved_the_timestamp_are_restamped(mot
     storage = TakenFirstSecond(s3.storage, dt, ts, gate)
     restamped = []
     monkeypatch.setattr(upload, "restamp", lambda path, *a: restamped.append(path) or restamp(path, *a))
+    submit = upload.Uploader._submit
+
+    def submit_then_open_the_gate(self, partition, file):  # part 1 is finished while part 0 still waits
+        submit(self, partition, file)
+        if len(partition.parts) == 2:
+            gate.set()
+
+    monkeypatch.setattr(upload.Uploader, "_submit", submit_then_open_the_gate)
     [written] = write_transfer(
-        storage, folder=FOLDER, model=MODEL, schema=SCHEMA, batches=gated(batches(rows([dt], 400), 50), 4, gate),
+        storage, folder=FOLDER, model=MODEL, schema=SCHEMA, batches=batches(rows([dt], 400), 50),
         partition_column="updated_date", partitions=[dt], window=window_of([dt]), mode="replace",
         clock=clock.now, sleep=clock.sleep, limits=SMALL_FILES,
     )
     assert written.transfer_ts == layout.next_ts(ts) and written.taken == [ts] and len(written.files) > 2
-    assert len(restamped) >= 2  # part 0 and a later part encoded while part 0 waited
+    assert len(restamped) >= 2  # part 0, and part 1 finished while part 0 waited
     assert all(key.endswith(f"_{written.transfer_ts}.parquet") for key in storage.uploaded)
     stamps = _transferred_at(s3.storage, [f.key for f in written.files])
     assert stamps == {layout.parse_ts(written.transfer_ts).replace(tzinfo=None)}
