@@ -19,7 +19,7 @@ from zuora_assets.defs.partitions import pin_first_day
 from zuora_assets.defs.resources import LakeResource, ZuoraSource, describe_mode, table_name
 from zuora_assets.lake.state import load_state
 from zuora_assets.settings import Settings
-from zuora_assets.zuora.catalog import MODELS, ZuoraModel
+from zuora_assets.zuora.catalog import MODELS, ZuoraModel, snake_case
 
 MODE_TAG = "zuora/mode"
 MODES = ("replace", "append")
@@ -147,6 +147,7 @@ def extract(
             clock,
             add_partition_metadata=lambda metadata, dt: context.add_asset_metadata(metadata, partition_key=dt),
             prune_manifests=prune,
+            unique_columns=(snake_case(model.primary_key),),
         )
         yield dg.Output(transfer)
         if extraction.dropped_fields:

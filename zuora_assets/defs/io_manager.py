@@ -19,6 +19,7 @@ from zuora_assets.common.contract import TRANSFERRED_AT_COLUMN, UPDATED_COLUMN
 from zuora_assets.defs.failures import fail_fast_unless_transient
 from zuora_assets.defs.resources import LakeResource
 from zuora_assets.lake import layout
+from zuora_assets.lake.memory import DEFAULT_BUDGET as TRANSFER_MEMORY
 from zuora_assets.lake.readers import partition_dataset, scan
 from zuora_assets.lake.retention import prune_replaced_manifests
 from zuora_assets.lake.state import load_state
@@ -46,6 +47,7 @@ class ModelTransfer:
     clock: Any
     add_partition_metadata: Callable[[dict, str], None]
     prune_manifests: bool = False
+    unique_columns: tuple[str, ...] = ()  # the model's primary key: written without a Parquet dictionary
 
 
 class ProgressLog:
@@ -155,6 +157,8 @@ class LakeIOManager(dg.ConfigurableIOManager):
             sleep=obj.clock.sleep,
             on_progress=progress,
             run_id=context.run_id,
+            budget=TRANSFER_MEMORY,  # shared with the extraction's read-ahead (resources.ZuoraSource.extractor)
+            unique_columns=obj.unique_columns,
         )
 
     def _add_metadata(self, context, writes, storage, folder, model, obj: ModelTransfer, transfer: dict) -> None:

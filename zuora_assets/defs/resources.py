@@ -17,6 +17,7 @@ from zuora_assets.athena.glue import GlueCatalog
 from zuora_assets.aws import AwsClients, aws_session, sse_arguments
 from zuora_assets.lake import layout
 from zuora_assets.lake.local import LocalStorage
+from zuora_assets.lake.memory import DEFAULT_BUDGET as TRANSFER_MEMORY
 from zuora_assets.lake.s3 import S3Storage
 from zuora_assets.lake.storage import Storage
 from zuora_assets.settings import ENV_VARS, AwsSettings, Settings, SettingsError, SyncSettings
@@ -144,6 +145,7 @@ class ZuoraSource(dg.ConfigurableResource):
             poll_initial=self.sync.poll_initial_seconds,
             logger=logger,
             on_progress=on_progress,
+            read_ahead_bytes=TRANSFER_MEMORY.read_ahead_bytes,  # one budget with the lake's writer (io_manager)
         )
 
 

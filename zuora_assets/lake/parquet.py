@@ -9,7 +9,7 @@ uploaded) and then deleted.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,15 +19,24 @@ import pyarrow.parquet as pq
 
 from zuora_assets.common.failures import InvalidValue
 from zuora_assets.lake import tempfiles
+from zuora_assets.lake.memory import DEFAULT_BUDGET
 
 MiB = 1024 * 1024
 TEMP_DIR = Path(tempfile.gettempdir()) / "zuora-athena-lake"
 _TEMP_SUFFIX = ".parquet"
 
 # zstd, statistics, INT64 millisecond timestamps (never INT96: no flavor="spark"), data page v1.
+# Chosen by measurement (`benchmarks/bench_pipeline.py --scenario day --encoding`: 2,001,362 invoice items of
+# one day, 1,358 MB in Arrow, one file; seconds/CPU on a loaded 2-core machine, so only the bytes are exact):
+#   zstd level 1 127.9 MB, CPU 5.9 s | level 3 132.3 MB, 6.1 s | level 6 132.4 MB, 9.2 s | level 9 131.0 MB, 12.8 s
+#   dictionary off for the unique key `id` 130.0 MB, 5.5 s (its dictionary always overflows and falls back) |
+#   off for every *_id 148.8 MB (foreign keys repeat: keep it) | off everywhere 172.8 MB
+#   statistics off for strings: 132.2 MB (nothing saved: keep them, Athena prunes row groups on them)
+#   row groups (Arrow bytes) 16 MiB 150.5 MB | 32 MiB 132.3 | 64 MiB 116.3 | 128 MiB 105.7; bytes scanned for one
+#   hour of updated_date 1.9 | 3.3 | 5.7 | 10.4 MB. The row group size is the memory budget's (lake/memory.py).
 WRITER_OPTIONS = {
     "compression": "zstd",
-    "compression_level": 3,
+    "compression_level": 1,
     "write_statistics": True,
     "use_dictionary": True,
     "version": "2.6",
@@ -38,11 +47,20 @@ WRITER_OPTIONS = {
 }
 
 
+def writer_options(schema: pa.Schema, unique_columns: Iterable[str] = ()) -> dict:
+    """The ParquetWriter options of a file of `schema`: no dictionary for `unique_columns` (a key whose values
+    never repeat: its dictionary would only overflow and be dropped), the rest as `WRITER_OPTIONS`."""
+    unique = set(unique_columns)
+    if not unique & set(schema.names):
+        return dict(WRITER_OPTIONS)
+    return {**WRITER_OPTIONS, "use_dictionary": [name for name in schema.names if name not in unique]}
+
+
 @dataclass(frozen=True)
 class FileLimits:
     """Sizes that shape the files: uncompressed bytes per row group, and the file size that starts a new part."""
 
-    row_group_bytes: int = 128 * MiB
+    row_group_bytes: int = DEFAULT_BUDGET.row_group_bytes
     file_bytes: int = 512 * MiB
 
     def __post_init__(self) -> None:
@@ -87,21 +105,57 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema, where: str) -> pa.RecordBa
     return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
+@dataclass
+class FinishedFile:
+    """A complete local Parquet file handed over by `RollingParquetWriter`; its receiver must `release()` it.
+
+    `stamps` are the values the writer's stamp column took in it (one unless the stamp changed mid-file).
+    """
+
+    temp: tempfiles.LockedTempFile
+    rows: int
+    stamps: frozenset
+
+    @property
+    def path(self) -> Path:
+        return self.temp.path
+
+    def release(self) -> None:
+        self.temp.release()
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """A column the writer adds itself, one value per row group: `value()` read when the row group is written."""
+
+    column: str
+    value: Callable[[], pa.Scalar]
+
+
 class RollingParquetWriter:
     """Writes batches of one schema into local Parquet files, handing each finished file to `on_file`.
 
-    `on_file(path, rows)` is called with a complete file; the file is deleted afterwards. A file is
-    finished when it reaches `limits.file_bytes` or at `close()`. No file is ever made for zero rows.
+    `on_file(file)` gets a complete `FinishedFile` and owns it from then on (it must release it, at once or
+    after an upload). A file is finished when it reaches `limits.file_bytes` or at `close()`. No file is ever
+    made for zero rows. With `stamp`, the batches lack that column (the schema's last) and each row group gets
+    `stamp.value()` in it.
     """
 
     def __init__(
         self,
         schema: pa.Schema,
-        on_file: Callable[[Path, int], None],
+        on_file: Callable[[FinishedFile], None],
         limits: FileLimits = FileLimits(),  # noqa: B008 (frozen dataclass)
+        stamp: Stamp | None = None,
+        options: dict | None = None,
     ):
+        if stamp is not None and schema.names[-1] != stamp.column:
+            raise InvalidValue(f"the stamp column {stamp.column!r} must be the last of {schema.names}")
         self.schema = schema
         self.limits = limits
+        self.options = writer_options(schema) if options is None else options
+        self._stamp = stamp
+        self._batch_schema = schema.remove(len(schema) - 1) if stamp is not None else schema
         self._on_file = on_file
         self._buffer: list[pa.RecordBatch] = []
         self._buffered_rows = 0
@@ -110,6 +164,7 @@ class RollingParquetWriter:
         self._sink: pa.NativeFile | None = None
         self._file: tempfiles.LockedTempFile | None = None
         self._file_rows = 0
+        self._file_stamps: set = set()
 
     def write(self, batch: pa.RecordBatch) -> None:
         """Add rows; full row groups are written as they fill, full files handed over as they reach the limit."""
@@ -121,12 +176,6 @@ class RollingParquetWriter:
         while self._buffered_bytes >= self.limits.row_group_bytes and self._buffered_rows:
             rows = self._buffered_rows * self.limits.row_group_bytes // self._buffered_bytes
             self._write_row_group(max(1, rows))
-
-    def set_buffered(self, column: str, value: pa.Scalar) -> None:
-        """Set `column` of every row still buffered (not yet in a file) to `value`."""
-        index = self.schema.get_field_index(column)
-        field = self.schema.field(index)
-        self._buffer = [b.set_column(index, field, pa.repeat(value, b.num_rows)) for b in self._buffer]
 
     def close(self) -> None:
         """Write the buffered rows and hand over the last file (if any rows were written)."""
@@ -145,13 +194,19 @@ class RollingParquetWriter:
                 self._discard_file()
 
     def _write_row_group(self, rows: int) -> None:
-        table = pa.Table.from_batches(self._buffer, schema=self.schema)
+        table = pa.Table.from_batches(self._buffer, schema=self._batch_schema)
         head, rest = table.slice(0, rows), table.slice(rows)
+        self._buffer = rest.to_batches()
+        self._buffered_rows, self._buffered_bytes = rest.num_rows, rest.nbytes
+        del table
+        if self._stamp is not None:
+            value = self._stamp.value()
+            self._file_stamps.add(value.as_py())
+            head = head.append_column(self.schema.field(-1), pa.repeat(value, head.num_rows))
         writer, sink = self._open_file()
         writer.write_table(head, row_group_size=rows)
         self._file_rows += head.num_rows
-        self._buffer = rest.to_batches()
-        self._buffered_rows, self._buffered_bytes = rest.num_rows, rest.nbytes
+        del head
         if sink.tell() >= self.limits.file_bytes:
             self._finish_file()
 
@@ -159,7 +214,7 @@ class RollingParquetWriter:
         if self._writer is None or self._sink is None:
             self._file = tempfiles.locked_temp_file(TEMP_DIR, prefix="lake-", suffix=_TEMP_SUFFIX)
             self._sink = pa.OSFile(str(self._file.path), "wb")
-            self._writer = pq.ParquetWriter(self._sink, self.schema, **WRITER_OPTIONS)
+            self._writer = pq.ParquetWriter(self._sink, self.schema, **self.options)
         return self._writer, self._sink
 
     def _close_file(self) -> None:
@@ -175,19 +230,21 @@ class RollingParquetWriter:
     def _discard_file(self) -> None:
         if self._file is not None:
             self._file.release()
-        self._file, self._file_rows = None, 0
+        self._file, self._file_rows, self._file_stamps = None, 0, set()
 
     def _finish_file(self) -> None:
-        file, rows = self._file, self._file_rows
         try:
             self._close_file()
-            assert file is not None
-            self._on_file(file.path, rows)
-        finally:
+        except BaseException:
             self._discard_file()
+            raise
+        assert self._file is not None
+        finished = FinishedFile(self._file, self._file_rows, frozenset(self._file_stamps))
+        self._file, self._file_rows, self._file_stamps = None, 0, set()
+        self._on_file(finished)
 
 
-def restamp(path: Path, column: str, moment: datetime) -> tempfiles.LockedTempFile:
+def restamp(path: Path, column: str, moment: datetime, options: dict | None = None) -> tempfiles.LockedTempFile:
     """A copy of the Parquet file at `path` with every value of timestamp column `column` set to `moment`.
 
     Row group by row group (memory stays at one row group), with the lake's writer options; the caller
@@ -199,7 +256,7 @@ def restamp(path: Path, column: str, moment: datetime) -> tempfiles.LockedTempFi
     value = pa.scalar(moment.replace(tzinfo=None), schema.field(index).type)
     copy = tempfiles.locked_temp_file(TEMP_DIR, prefix="lake-", suffix=_TEMP_SUFFIX)
     try:
-        with pq.ParquetWriter(str(copy.path), schema, **WRITER_OPTIONS) as writer:
+        with pq.ParquetWriter(str(copy.path), schema, **(options or writer_options(schema))) as writer:
             for group in range(source.num_row_groups):
                 table = source.read_row_group(group)
                 table = table.set_column(index, schema.field(index), pa.repeat(value, table.num_rows))

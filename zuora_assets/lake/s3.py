@@ -35,6 +35,7 @@ from zuora_assets.lake.storage import (
 DELETE_BATCH = 1000
 _CONFLICT_RETRIES = 5
 _CONFLICT_BACKOFF = Backoff(base=0.1, cap=2.0)  # 409 ConditionalRequestConflict: another conditional put at once
+READ_TIMEOUT_SECONDS = 60.0  # pyarrow's S3 reads (arrow_filesystem): seconds a request may stall
 # The IAM action each S3 API call needs (DeleteObjects is authorized per key as s3:DeleteObject).
 IAM_ACTIONS = {
     "PutObject": "s3:PutObject",
@@ -233,6 +234,9 @@ class S3Storage(Storage):
             "secret_key": frozen.secret_key,
             "session_token": frozen.token,
             "region": self.client.meta.region_name,
+            # The AWS SDK's default (3 s) aborts a read that stalls that long ("Less than 1 bytes/sec transferred
+            # the last 3 seconds"), which a busy endpoint does: a read of the lake failed that way under load.
+            "request_timeout": READ_TIMEOUT_SECONDS,
         }
         endpoint = urlparse(self.client.meta.endpoint_url)
         if not (endpoint.hostname or "").endswith("amazonaws.com"):

@@ -26,8 +26,9 @@ import pyarrow.compute as pc
 
 from zuora_assets.common.contract import PARTITION_COLUMN, TRANSFERRED_AT_COLUMN
 from zuora_assets.common.failures import InvalidValue
-from zuora_assets.lake import layout
+from zuora_assets.lake import layout, memory
 from zuora_assets.lake.commit import PartitionWrite, commit_all, settle_all
+from zuora_assets.lake.memory import DEFAULT_BUDGET, MemoryBudget
 from zuora_assets.lake.parquet import FileLimits, conform, lake_schema, remove_stale_temp_files
 from zuora_assets.lake.state import Commit, record_commits
 from zuora_assets.lake.storage import Storage, StorageError
@@ -76,6 +77,8 @@ def write_transfer(
     on_progress: ProgressCallback | None = None,
     run_id: str | None = None,
     limits: FileLimits | None = None,
+    budget: MemoryBudget = DEFAULT_BUDGET,
+    unique_columns: Iterable[str] = (),
 ) -> list[PartitionWrite]:
     """Write `batches` of `model` as one transfer per partition in `partitions`; return one write per partition.
 
@@ -84,11 +87,14 @@ def write_transfer(
     next free one, waiting for the clock to pass it with `sleep`). Rows go to the partition of the UTC date of
     `partition_column`; a row outside `partitions` is an error. Every owned partition gets a transfer (and a
     manifest), even with no rows. `on_progress(rows, bytes, seconds)` gets running totals of the rows and
-    Arrow bytes consumed and the seconds since the start.
+    Arrow bytes consumed and the seconds since the start. `budget` bounds the memory (row groups of
+    `budget.row_group_bytes` unless `limits` says otherwise) and the finished files waiting for upload.
+    `unique_columns` (a key whose values never repeat) are written without a dictionary.
     """
     request = _validate(
         storage, folder, model, schema, partition_column, partitions, window, mode, snapshot, clock, sleep,
-        run_id, limits,
+        run_id, limits or FileLimits(row_group_bytes=budget.row_group_bytes), budget.pending_files,
+        tuple(unique_columns),
     )
     _remove_stale_temp_files(storage)
     uploader = Uploader(request.spec)
@@ -98,6 +104,8 @@ def write_transfer(
     except BaseException as err:
         uploader.rollback(err)
         raise
+    finally:
+        memory.release()
     writes = commit_all(request.spec, uploader, request.partitions)
     try:
         settle_all(request.spec, writes)
@@ -121,7 +129,9 @@ def _validate(
     clock: Callable[[], datetime],
     sleep: Callable[[float], None],
     run_id: str | None,
-    limits: FileLimits | None,
+    limits: FileLimits,
+    pending_files: int,
+    unique_columns: tuple[str, ...],
 ) -> _Request:
     model = layout.check_model(model)
     where = f"model {model!r}"
@@ -162,10 +172,12 @@ def _validate(
         window=(start.astimezone(UTC), end.astimezone(UTC)),
         file_schema=file_schema,
         snapshot_ts=layout.format_ts(snapshot),
-        limits=limits or FileLimits(),
+        limits=limits,
         clock=clock,
         sleep=sleep,
         run_id=run_id,
+        pending_files=pending_files,
+        unique_columns=unique_columns,
     )
     return _Request(spec, input_schema, partition_column, owned)
 

@@ -62,7 +62,7 @@ class Extraction:
         self.schema: pa.Schema = run.schema()
         # Made ahead by a thread (download and parsing) while the consumer writes the previous ones.
         self.batches: Iterator[pa.RecordBatch] = prefetch(
-            run.batches(), PREFETCH_BYTES, _batch_bytes, name=f"extract {run.name}"
+            run.batches(), run.ex.read_ahead_bytes, _batch_bytes, name=f"extract {run.name}"
         )
 
     @property
@@ -90,7 +90,8 @@ class Extractor:
     Besides the documented knobs: `queries_per_job` (at most 50) bounds the models sharing one job,
     `page_size` is the first Id-page size of a one-second window, `max_job_attempts` bounds resubmits
     of transient failures (waiting `resubmit_backoff` seconds times 2**n, jittered), and `tmp_dir` is
-    where result files are downloaded (the system's temporary folder by default). The Extractor is
+    where result files are downloaded (the system's temporary folder by default), `read_ahead_bytes` how many
+    bytes of parsed batches wait for the consumer at most. The Extractor is
     thread-safe: concurrent extractions share its cap of `max_jobs_in_flight`.
     """
 
@@ -109,6 +110,7 @@ class Extractor:
         max_job_attempts: int = 4,
         resubmit_backoff: float = 30.0,
         tmp_dir: str | None = None,
+        read_ahead_bytes: int = PREFETCH_BYTES,
     ):
         if not 1 <= queries_per_job <= 50:
             raise InvalidValue(f"queries_per_job must be 1..50 (an AQuA job takes at most 50), got {queries_per_job}")
@@ -120,6 +122,7 @@ class Extractor:
         self.max_job_attempts = max_job_attempts
         self.resubmit_backoff = resubmit_backoff
         self.tmp_dir = tmp_dir
+        self.read_ahead_bytes = read_ahead_bytes
         self.jobs = AquaJobs(client, max_jobs_in_flight, poll_initial, poll_max, job_timeout, logger=self.logger)
 
     def extract(self, model: ZuoraModel, start: datetime, end: datetime) -> Extraction:
