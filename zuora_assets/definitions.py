@@ -11,6 +11,7 @@ from zuora_assets.defs.catalog_assets import athena_assets
 from zuora_assets.defs.checks import freshness_checks, rows_checks, schema_checks
 from zuora_assets.defs.clock import Clock, ClockResource
 from zuora_assets.defs.connection_check import test_connection
+from zuora_assets.defs.health import lake_health, lake_health_schedule
 from zuora_assets.defs.io_manager import LakeIOManager
 from zuora_assets.defs.partitions import daily_partitions
 from zuora_assets.defs.resources import CatalogResource, LakeResource, SettingsResource, ZuoraSource
@@ -45,14 +46,14 @@ def build_definitions(environ: Mapping[str, str] = os.environ, clock: Clock | No
     sources = zuora_assets(partitions)
     freshness = freshness_checks(sources)
     return dg.Definitions(
-        assets=[*sources, *athena_assets(partitions)],
+        assets=[*sources, *athena_assets(partitions), lake_health],
         asset_checks=[*rows_checks(partitions), *schema_checks(), *freshness],
         jobs=[sync_job, test_connection],
         sensors=[
             zuora_changes,
             dg.build_sensor_for_freshness_checks(freshness_checks=freshness, name="zuora_freshness"),
         ],
-        schedules=[nightly_consolidation],
+        schedules=[nightly_consolidation, lake_health_schedule],
         resources=build_resources(environ, clock),
     )
 

@@ -44,6 +44,9 @@ TUNING_VARS = (
     "ZUORA_SENSOR_INTERVAL_SECONDS",
     "ZUORA_CONSOLIDATION_CRON",
     "ZUORA_FRESHNESS_HOUR",
+    "ZUORA_HEALTH_CRON",
+    "ZUORA_HEALTH_SMALL_FILE_MB",
+    "ZUORA_HEALTH_MEMORY_MB",
 )
 # Settings that make no sense in containers on ECS, and why.
 _REFUSED = {
