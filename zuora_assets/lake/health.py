@@ -19,7 +19,6 @@ from datetime import datetime
 
 import duckdb
 import pyarrow as pa
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from zuora_assets.lake import layout
@@ -198,9 +197,7 @@ def _load_versions(
     def read(info: ObjectInfo) -> tuple[pq.FileMetaData, pa.Table]:
         path = f"{base}/{info.key}"
         try:
-            with filesystem.open_input_file(
-                pafs.FileInfo(path, pafs.FileType.File, size=info.size)
-            ) as source:
+            with filesystem.open_input_file(path) as source:
                 metadata = pq.read_metadata(source)
                 parquet = pq.ParquetFile(source, metadata=metadata, pre_buffer=True)
                 missing = [c for c in versions.columns if c not in parquet.schema_arrow.names]

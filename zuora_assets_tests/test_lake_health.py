@@ -1,0 +1,288 @@
+"""The lake health report (issue 15, point 4), through the real assets in the local lake and in S3 on moto: after
+a backfill, appends and a consolidation with updates and deletes in the simulator, every figure equals a count
+taken independently from the files (os.walk / list_objects_v2 for files and bytes, pyarrow reading the Parquet
+whole for versions)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from zuora_assets.definitions import build_definitions
+from zuora_assets.defs.assets import CONSOLIDATION_TAG, MODE_TAG
+from zuora_assets.defs.health import VERSIONS, health_cron, health_options, view_reads
+from zuora_assets.defs.resources import aws_clients, lake_folder, lake_storage
+from zuora_assets.lake import layout
+from zuora_assets.lake.health import model_health, read_report
+from zuora_assets.lake.storage import StorageError
+from zuora_assets.settings import Settings, SettingsError
+from zuora_assets_tests.pipeline import materialize, moto_settings
+from zuora_assets_tests.test_defs_pipeline import arrow_fs
+from zuora_assets_tests.time_support import SimTime
+
+BUCKET = "health-lake"
+MODEL = "account"
+
+
+@pytest.fixture(params=["local", "s3"])
+def destination(request, local_lake, monkeypatch):
+    """The lake of the runs: the local folder, or a bucket on the moto server."""
+    monkeypatch.setenv("ZUORA_LAG_SECONDS", "60")
+    if request.param == "s3":
+        moto = request.getfixturevalue("moto")
+        moto.client("s3").create_bucket(Bucket=BUCKET)
+        for name, value in moto_settings(
+            moto.endpoint, bucket=BUCKET, folder="zuora", schema="health"
+        ).items():
+            monkeypatch.setenv(name, value)
+        aws_clients.cache_clear()
+        yield moto
+    else:
+        yield None
+    aws_clients.cache_clear()
+
+
+def listed_files(moto) -> list[tuple[str, int]]:
+    """(key, size) of every data file of the model: list_objects_v2 on S3, os.walk in the local lake."""
+    settings = Settings.from_env()
+    prefix = f"{lake_folder(settings)}/{MODEL}/"
+    if moto is not None:
+        pages = moto.client("s3").get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+        found = [(o["Key"], o["Size"]) for page in pages for o in page.get("Contents", [])]
+    else:
+        root = settings.local_dir
+        found = [
+            (Path(dirpath, name).relative_to(root).as_posix(), os.path.getsize(Path(dirpath, name)))
+            for dirpath, _, names in os.walk(root / prefix)
+            for name in names
+        ]
+    return sorted((key, size) for key, size in found if key.endswith(".parquet"))
+
+
+def open_file(moto, key: str):
+    if moto is not None:
+        return arrow_fs(moto).open_input_file(f"{BUCKET}/{key}")
+    return open(Settings.from_env().local_dir / key, "rb")
+
+
+def independent_counts(moto, small_file_bytes: int) -> dict:
+    """The report's figures counted straight from the files, reading every row."""
+    per_dt: dict[str, dict] = defaultdict(lambda: defaultdict(int))
+    latest: dict[str, tuple] = {}
+    ids_per_dt: dict[str, set] = defaultdict(set)
+    scan = 0
+    for key, size in listed_files(moto):
+        dt = key.split("/")[-2].removeprefix("dt=")
+        with open_file(moto, key) as source:
+            parquet = pq.ParquetFile(source)
+            table = parquet.read()
+            scan += sum(
+                parquet.metadata.row_group(g).column(c).total_compressed_size
+                for g in range(parquet.metadata.num_row_groups)
+                for c in range(parquet.metadata.num_columns)
+            )
+        counts = per_dt[dt]
+        counts["files"] += 1
+        counts["bytes"] += size
+        counts["rows"] += table.num_rows
+        counts["small_files"] += size < small_file_bytes
+        for row in table.select(["id", "updated_date", "_transferred_at", "_deleted"]).to_pylist():
+            counts["tombstones"] += bool(row["_deleted"])
+            ids_per_dt[dt].add(row["id"])
+            u, t = row["updated_date"], row["_transferred_at"]
+            rank = (u is not None, u or datetime.min, t is not None, t or datetime.min, bool(row["_deleted"]))
+            if row["id"] not in latest or rank > latest[row["id"]]:
+                latest[row["id"]] = rank
+    for dt, counts in per_dt.items():
+        counts["duplicates"] = counts["rows"] - len(ids_per_dt[dt])
+    return {
+        "per_dt": {dt: dict(c) for dt, c in per_dt.items()},
+        "records": len(latest),
+        "live": sum(1 for rank in latest.values() if not rank[-1]),
+        "scan_bytes": scan,
+    }
+
+
+def manifest_transfers(storage, folder: str) -> list[str]:
+    return sorted(
+        layout.ts_of_manifest_key(o.key) for o in storage.list(layout.manifests_prefix(folder, MODEL))
+    )
+
+
+def health_run(clock) -> dict:
+    """Materialize `health/account` at the clock's now; its materialization metadata (plain values)."""
+    defs = build_definitions(os.environ, clock)
+    result = dg.materialize(
+        list(defs.assets),
+        selection=["health/account"],
+        resources=defs.resources,
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    [materialization] = result.asset_materializations_for_node("lake_health")
+    assert materialization.asset_key == dg.AssetKey(["health", MODEL])
+    return {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
+
+
+def assert_report_matches_files(moto, clock_now: datetime) -> dict:
+    metadata_values = health_run(SimTimeAt(clock_now))
+    settings = Settings.from_env()
+    storage, folder = lake_storage(settings), lake_folder(settings)
+    expected = independent_counts(moto, 16 * 1024 * 1024)
+    per_dt = expected["per_dt"]
+
+    assert metadata_values["rows"] == sum(c["rows"] for c in per_dt.values()) > 0
+    assert metadata_values["files"] == sum(c["files"] for c in per_dt.values())
+    assert metadata_values["bytes"] == sum(c["bytes"] for c in per_dt.values())
+    assert metadata_values["small_files"] == sum(c["small_files"] for c in per_dt.values())
+    assert metadata_values["tombstones"] == sum(c["tombstones"] for c in per_dt.values())
+    assert metadata_values["duplicate_versions"] == sum(c["duplicates"] for c in per_dt.values())
+    assert metadata_values["live_records"] == expected["live"]
+    assert metadata_values["deleted_records"] == expected["records"] - expected["live"]
+    assert metadata_values["athena_scan_bytes"] == expected["scan_bytes"]
+    assert (metadata_values["oldest_dt"], metadata_values["newest_dt"]) == (min(per_dt), max(per_dt))
+    assert metadata_values["uncommitted_files"] == 0
+    table = {r.data["dt"]: r.data for r in metadata_values["per_day"].records}
+    names = ("files", "bytes", "rows", "small_files", "tombstones", "duplicates")
+    assert {dt: {n: row[n] for n in names} for dt, row in table.items()} == {
+        dt: {n: c.get(n, 0) for n in names} for dt, c in per_dt.items()
+    }
+    assert "█" in metadata_values["per_day_chart"]
+
+    last = manifest_transfers(storage, folder)[-1]
+    assert metadata_values["last_sync"] == layout.parse_ts(last).timestamp()
+    state = json.loads(storage.get_bytes(layout.state_key(folder, MODEL)))
+    hwm = datetime.fromisoformat(state["high_water_mark"])
+    assert metadata_values["lag_seconds"] == (clock_now - hwm).total_seconds()
+
+    summary = read_report(storage, folder)[MODEL]
+    assert summary["live"] == expected["live"] and summary["rows"] == metadata_values["rows"]
+    assert summary["last_sync"] == layout.parse_ts(last).isoformat()
+    assert len(storage.get_bytes(f"{folder}/_zuora/health.json")) < 4096, "one small JSON"
+    return expected
+
+
+class SimTimeAt:
+    """A clock fixed at one moment."""
+
+    def __init__(self, moment: datetime):
+        self.moment = moment
+
+    def now(self) -> datetime:
+        return self.moment
+
+    def sleep(self, seconds: float) -> None:
+        raise AssertionError("the health report never waits")
+
+
+def test_the_health_report_equals_counts_taken_from_the_files(destination, serve):
+    day = datetime.now(UTC).date() - timedelta(days=3)
+    morning = datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=9)
+    sim = serve(seed=15, accounts=12, days=5, now=morning, clock_follows_wall=False)
+    clock = SimTime(sim)
+    backfill = [(day - timedelta(days=k)).isoformat() for k in range(3, -1, -1)]
+    materialize([f"zuora/{MODEL}"], backfill, clock=clock)
+
+    ids = sim.truth(MODEL, morning - timedelta(days=5), morning).column("id").to_pylist()
+    changed, gone, later_gone = ids[0], ids[1], ids[2]
+    for hour, actions in (
+        (12, [("update", changed), ("delete", gone), ("create", None)]),
+        (13, [("update", changed), ("delete", later_gone)]),
+    ):
+        sim.set_clock(morning.replace(hour=hour))
+        for action, record in actions:
+            if action == "delete":
+                sim.delete("Account", record)
+            else:
+                sim.upsert("Account", {"Name": f"Changed at {hour}", **({"Id": record} if record else {})})
+        sim.set_clock(morning.replace(hour=hour, minute=5))
+        materialize([f"zuora/{MODEL}"], [day.isoformat()], tags={MODE_TAG: "append"}, clock=clock)
+
+    appended = assert_report_matches_files(destination, morning.replace(hour=13, minute=10))
+    assert appended["per_dt"][day.isoformat()]["duplicates"] >= 2, "two appended versions of one record"
+    assert sum(c.get("tombstones", 0) for c in appended["per_dt"].values()) >= 2
+
+    sim.set_clock(morning + timedelta(hours=18))  # 03:00 the next day: the nightly consolidation of `day`
+    materialize(
+        [f"zuora/{MODEL}"],
+        [day.isoformat()],
+        tags={MODE_TAG: "replace", CONSOLIDATION_TAG: "true"},
+        clock=clock,
+    )
+    consolidated = assert_report_matches_files(destination, morning + timedelta(hours=18, minutes=30))
+    assert consolidated["per_dt"][day.isoformat()]["duplicates"] == 0, "the consolidation removed them"
+    assert consolidated["per_dt"][day.isoformat()]["files"] == 1
+    assert consolidated["live"] == appended["live"] and consolidated["records"] == appended["records"]
+
+
+def test_small_files_and_uncommitted_files_are_counted(destination, serve):
+    """A threshold between file sizes splits them; a data file without a manifest is uncommitted."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    serve(seed=4, accounts=20, days=6, now=now, clock_follows_wall=False)
+    days = [(now.date() - timedelta(days=k)).isoformat() for k in range(5, 0, -1)]
+    materialize([f"zuora/{MODEL}"], days, clock=SimTimeAt(now))
+    settings = Settings.from_env()
+    storage, folder = lake_storage(settings), lake_folder(settings)
+    files = listed_files(destination)
+    sizes = sorted(size for _, size in files)
+    threshold = sizes[len(sizes) // 2]
+    stray_key, _ = files[0]
+    part, ts = layout.parse_data_key(stray_key)
+    stray = stray_key.replace(f"{part}_{ts}", f"{part}_{layout.next_ts(ts)}")
+    storage.put_bytes(stray, storage.get_bytes(stray_key))
+
+    report = model_health(
+        storage, folder, MODEL, VERSIONS, now=now, scanned_columns=view_reads, small_file_bytes=threshold
+    )
+    sizes.append(dict(files)[stray_key])
+    assert report.small_files == sum(1 for s in sizes if s < threshold) > 0
+    assert report.small_files < report.files == len(sizes)
+    assert report.uncommitted_files == 1
+    expected = independent_counts(destination, threshold)
+    assert report.rows == sum(c["rows"] for c in expected["per_dt"].values())
+    assert report.small_files == sum(c["small_files"] for c in expected["per_dt"].values())
+
+
+def test_a_file_without_the_version_columns_is_named(local_lake):
+    settings = Settings.from_env()
+    storage, folder = lake_storage(settings), lake_folder(settings)
+    path = Path(settings.local_dir, folder, MODEL, "dt=2026-11-01", "0_20261101000000.parquet")
+    path.parent.mkdir(parents=True)
+    pq.write_table(pa.table({"name": ["x"]}), path)
+    with pytest.raises(
+        StorageError, match=r"model 'account': .*0_20261101000000.parquet has no column\(s\) \['id'"
+    ):
+        model_health(storage, folder, MODEL, VERSIONS, now=datetime.now(UTC))
+
+
+def test_an_empty_lake_reports_zeros(local_lake):
+    settings = Settings.from_env()
+    report = model_health(
+        lake_storage(settings), lake_folder(settings), MODEL, VERSIONS, now=datetime.now(UTC)
+    )
+    assert (report.rows, report.files, report.live, report.last_sync, report.oldest_dt) == (
+        0,
+        0,
+        0,
+        None,
+        None,
+    )
+
+
+def test_bad_health_settings_name_the_variable_and_the_rule():
+    with pytest.raises(SettingsError) as err:
+        health_options({"ZUORA_HEALTH_SMALL_FILE_MB": "0", "ZUORA_HEALTH_MEMORY_MB": "lots"})
+    assert err.value.problems == (
+        "ZUORA_HEALTH_SMALL_FILE_MB: '0' is not a whole number from 1 to 5120 (e.g. 16)",
+        "ZUORA_HEALTH_MEMORY_MB: 'lots' is not a whole number from 64 to 65536 (e.g. 512)",
+    )
+    with pytest.raises(SettingsError, match=r"ZUORA_HEALTH_CRON: 'daily' is not a cron schedule"):
+        health_cron({"ZUORA_HEALTH_CRON": "daily"})
+    assert health_cron({}) == "30 4 * * *" and health_options({}).small_file_bytes == 16 * 1024 * 1024
