@@ -11,6 +11,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import boto3
 import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -22,9 +23,11 @@ from zuora_assets.defs.health import VERSIONS, health_cron, health_options, view
 from zuora_assets.defs.resources import aws_clients, lake_folder, lake_storage
 from zuora_assets.lake import layout
 from zuora_assets.lake.health import model_health, read_report
+from zuora_assets.lake.s3 import S3Storage
 from zuora_assets.lake.storage import StorageError
 from zuora_assets.settings import Settings, SettingsError
 from zuora_assets_tests.pipeline import materialize, moto_settings
+from zuora_assets_tests.s3_counter import S3Counter
 from zuora_assets_tests.test_defs_pipeline import arrow_fs
 from zuora_assets_tests.time_support import SimTime
 
@@ -286,3 +289,34 @@ def test_bad_health_settings_name_the_variable_and_the_rule():
     with pytest.raises(SettingsError, match=r"ZUORA_HEALTH_CRON: 'daily' is not a cron schedule"):
         health_cron({"ZUORA_HEALTH_CRON": "daily"})
     assert health_cron({}) == "30 4 * * *" and health_options({}).small_file_bytes == 16 * 1024 * 1024
+
+
+def test_the_report_reads_listings_footers_and_version_columns_only(moto, local_lake, serve, monkeypatch):
+    """S3 requests of one model's report, counted at a proxy in front of moto (boto3's and pyarrow's alike)."""
+    moto.client("s3").create_bucket(Bucket=BUCKET)
+    for name, value in moto_settings(moto.endpoint, bucket=BUCKET, folder="zuora", schema="health").items():
+        monkeypatch.setenv(name, value)
+    aws_clients.cache_clear()
+    now = datetime.now(UTC).replace(microsecond=0)
+    serve(seed=4, accounts=20, days=6, now=now, clock_follows_wall=False)
+    days = [(now.date() - timedelta(days=k)).isoformat() for k in range(5, 0, -1)]
+    materialize([f"zuora/{MODEL}"], days, clock=SimTimeAt(now))
+    files = listed_files(moto)
+    with S3Counter(moto.endpoint) as counter:
+        client = boto3.client(
+            "s3",
+            endpoint_url=counter.url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        report = model_health(S3Storage(client, BUCKET), "zuora", MODEL, VERSIONS, now=now)
+    aws_clients.cache_clear()
+    row_groups = 1  # the simulator's small files: one row group each
+    assert report.files == len(files) > 1
+    assert counter.counts["LIST"] == 2, "one listing of the files, one of the manifests"
+    assert counter.counts["PUT"] == 0 and counter.counts["DELETE"] == 0, "a report never writes the lake"
+    assert counter.keys[f"/{BUCKET}/zuora/_zuora/state/{MODEL}.json"] == 1
+    for key, _ in files:  # a HEAD (pyarrow opening it), its footer, its version columns (one coalesced range)
+        assert counter.keys[f"/{BUCKET}/{key}"] == 2 + row_groups
+    assert counter.counts["HEAD"] == len(files) and counter.counts["GET"] == 1 + len(files) * (1 + row_groups)
