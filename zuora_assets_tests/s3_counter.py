@@ -7,7 +7,7 @@ import http.client
 import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 _HOP = {"connection", "keep-alive", "transfer-encoding", "host", "content-length"}
 
@@ -61,7 +61,7 @@ class S3Counter:
         with self._lock:
             self.counts[kind] += 1
             if kind in ("GET", "HEAD"):
-                self.keys[path.split("?", 1)[0]] += 1
+                self.keys[unquote(path.split("?", 1)[0])] += 1
 
     def reset(self) -> None:
         with self._lock:
