@@ -3,8 +3,8 @@
 Read from the lake alone, never from the engine: one listing of the model's files, one of its manifests, the
 sync state object, and per data file its Parquet footer plus the column chunks of the version columns (key,
 ordering, tombstone flag). Rows, files, bytes and the Athena scan estimate come from listings and footers;
-the figures that need every version (live records, duplicates) come from a scan of those few columns into a
-DuckDB file with a memory limit (it spills to disk), so memory stays bounded however many ids there are.
+the figures that need every version (live records, duplicates) come from a scan of those few columns into
+DuckDB with a memory limit (it spills to a temporary folder), so memory stays bounded however many ids there are.
 """
 
 from __future__ import annotations
@@ -174,9 +174,8 @@ def model_health(
 
 
 def _database(work: str, memory_limit_mb: int) -> duckdb.DuckDBPyConnection:
-    """A DuckDB file in `work` that spills to `work` beyond `memory_limit_mb`."""
+    """An in-memory DuckDB database that spills to `work` beyond `memory_limit_mb`."""
     return duckdb.connect(
-        f"{work}/versions.duckdb",
         config={
             "memory_limit": f"{memory_limit_mb}MB",
             "temp_directory": work,
