@@ -18,6 +18,7 @@ from zuora_assets.settings import SettingsError
 from zuora_assets.zuora.catalog import DELETED_COLUMN, MODELS
 
 GROUP = "health"
+CODE_VERSION = "1"
 DEFAULT_CRON = "30 4 * * *"  # two hours after the nightly consolidation's default 02:30
 DEFAULT_SMALL_FILE_MB = 16
 DEFAULT_MEMORY_MB = 512
@@ -134,6 +135,8 @@ def health_metadata(report: ModelHealth, report_uri: str) -> dict:
             deps=[dg.AssetKey(["zuora", model.name])],
             group_name=GROUP,
             kinds={"parquet"},
+            owners=["team:data-platform"],
+            code_version=CODE_VERSION,
             description=f"Health of the lake files of {model.name}: versions, live records, tombstones, duplicates "
             "awaiting consolidation, files and bytes per day, small files, sync lag, Athena's scan of "
             f"{model.name}_current.",
