@@ -26,6 +26,14 @@ from zuora_assets.lake.health import model_health, read_report
 from zuora_assets.lake.s3 import S3Storage
 from zuora_assets.lake.storage import StorageError
 from zuora_assets.settings import Settings, SettingsError
+from zuora_assets_tests.iam_moto import (
+    create_bucket,
+    create_user,
+    enforce_iam,
+    exact_seed_policy,
+    moto_resource_arns,  # noqa: F401  (a fixture)
+    without_action,
+)
 from zuora_assets_tests.pipeline import materialize, moto_settings
 from zuora_assets_tests.s3_counter import S3Counter
 from zuora_assets_tests.test_defs_pipeline import arrow_fs
@@ -325,3 +333,94 @@ def test_the_report_reads_listings_footers_and_version_columns_only(moto, local_
     for key, _ in files:  # a HEAD (pyarrow opening it), its footer, its version columns (one coalesced range)
         assert counter.keys[f"/{BUCKET}/{key}"] == 2 + row_groups
     assert counter.counts["HEAD"] == len(files) and counter.counts["GET"] == 1 + len(files) * (1 + row_groups)
+
+
+def seed_user_lake(moto, serve, monkeypatch, policy: dict) -> datetime:
+    """A synced day of `account` in a bucket, and settings whose keys belong to a user holding only `policy`."""
+    region = "eu-west-1"
+    now = datetime.now(UTC).replace(microsecond=0)
+    serve(seed=4, accounts=10, days=3, now=now, clock_follows_wall=False)
+    user = create_user(moto, "health-reader", policy)
+    env = {
+        **moto_settings(moto.endpoint, bucket=BUCKET, folder="zuora", schema="health"),
+        "AWS_BUCKET_REGION": region,
+        "AWS_REGION": region,
+        "AWS_ACCESS_KEY_ID": user.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": user.secret_access_key,
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    aws_clients.cache_clear()
+    create_bucket(moto, BUCKET, region)
+    materialize([f"zuora/{MODEL}"], [(now.date() - timedelta(days=1)).isoformat()], clock=SimTimeAt(now))
+    return now
+
+
+@pytest.mark.usefixtures("moto_resource_arns")
+def test_the_report_runs_with_exactly_the_seed_policy(moto, local_lake, serve, monkeypatch):
+    """Keys of a user holding only the seed's policy, IAM enforced: the report reads the lake and writes its JSON."""
+    now = seed_user_lake(moto, serve, monkeypatch, exact_seed_policy(BUCKET, "health"))
+    enforce_iam(moto)
+    try:
+        metadata_values = health_run(SimTimeAt(now))
+    finally:
+        moto.set_iam_enforcement(False)
+        aws_clients.cache_clear()
+    assert metadata_values["rows"] > 0 and metadata_values["files"] >= 1
+    s3 = moto.client("s3", region="eu-west-1")
+    report = json.loads(s3.get_object(Bucket=BUCKET, Key="zuora/_zuora/health.json")["Body"].read())
+    assert report["models"][MODEL]["rows"] == metadata_values["rows"]
+
+
+@pytest.mark.usefixtures("moto_resource_arns")
+def test_a_refused_read_fails_the_report_at_once_naming_the_permission(moto, local_lake, serve, monkeypatch):
+    now = seed_user_lake(
+        moto, serve, monkeypatch, without_action(exact_seed_policy(BUCKET, "health"), "s3:GetObject")
+    )
+    enforce_iam(moto)
+    try:
+        defs = build_definitions(os.environ, SimTimeAt(now))
+        result = dg.materialize(
+            list(defs.assets),
+            selection=["health/account", "health/contact"],
+            resources=defs.resources,
+            instance=dg.DagsterInstance.ephemeral(),
+            raise_on_error=False,
+        )
+    finally:
+        moto.set_iam_enforcement(False)
+        aws_clients.cache_clear()
+    [failure] = result.get_step_failure_events()
+    assert "lacks s3:GetObject" in failure.event_specific_data.error.message
+    assert failure.step_failure_data.user_failure_data.metadata["missing_permission"].value == "s3:GetObject"
+    assert dg.DagsterEventType.STEP_UP_FOR_RETRY not in [e.event_type for e in result.all_events]
+
+
+def test_an_unreadable_model_fails_the_step_naming_it_after_the_others_are_reported(local_lake, serve):
+    now = datetime.now(UTC).replace(microsecond=0)
+    serve(seed=4, accounts=10, days=3, now=now, clock_follows_wall=False)
+    materialize(["zuora/contact"], [(now.date() - timedelta(days=1)).isoformat()], clock=SimTimeAt(now))
+    settings = Settings.from_env()
+    foreign = Path(settings.local_dir, "zuora", MODEL, "dt=2026-11-01", "0_20261101000000.parquet")
+    foreign.parent.mkdir(parents=True)
+    pq.write_table(pa.table({"name": ["x"]}), foreign)
+
+    defs = build_definitions(os.environ, SimTimeAt(now))
+    result = dg.materialize(
+        list(defs.assets),
+        selection=["health/account", "health/contact"],
+        resources=defs.resources,
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    assert not result.success
+    [failure] = result.get_step_failure_events()
+    message = failure.event_specific_data.error.message
+    assert (
+        "lake health: 1 model(s) could not be read: account:" in message
+        and "has no column(s) ['id'" in message
+    )
+    assert [m.asset_key for m in result.asset_materializations_for_node("lake_health")] == [
+        dg.AssetKey(["health", "contact"])
+    ]
+    assert set(read_report(lake_storage(settings), "zuora")) == {"contact"}

@@ -13,7 +13,7 @@ from zuora_assets.defs.clock import ClockResource
 from zuora_assets.defs.failures import fail_fast_unless_transient
 from zuora_assets.defs.resources import LakeResource
 from zuora_assets.lake.health import ModelHealth, Versions, model_health, report_key, write_report
-from zuora_assets.lake.storage import StorageError
+from zuora_assets.lake.storage import PermissionDenied, StorageError
 from zuora_assets.settings import SettingsError
 from zuora_assets.zuora.catalog import DELETED_COLUMN, MODELS
 
@@ -33,7 +33,9 @@ class HealthOptions:
     memory_limit_mb: int = DEFAULT_MEMORY_MB
 
 
-def _whole(environ: Mapping[str, str], name: str, default: int, low: int, high: int, problems: list[str]) -> int:
+def _whole(
+    environ: Mapping[str, str], name: str, default: int, low: int, high: int, problems: list[str]
+) -> int:
     value = (environ.get(name) or "").strip()
     if not value:
         return default
@@ -168,10 +170,16 @@ def lake_health(context: dg.AssetExecutionContext, lake: LakeResource, clock: Cl
                         memory_limit_mb=options.memory_limit_mb,
                     )
                 )
+            except PermissionDenied:
+                raise  # the same for every model: fail now, naming the missing permission
             except StorageError as err:
                 context.log.error(f"health/{model}: {err}")
                 failed.append(f"{model}: {err}")
-        uri = storage.uri(write_report(storage, folder, reports)) if reports else storage.uri(report_key(folder))
+        uri = (
+            storage.uri(write_report(storage, folder, reports))
+            if reports
+            else storage.uri(report_key(folder))
+        )
     for report in reports:
         yield dg.MaterializeResult(asset_key=["health", report.model], metadata=health_metadata(report, uri))
     if failed:

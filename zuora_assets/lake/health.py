@@ -24,7 +24,15 @@ import pyarrow.parquet as pq
 from zuora_assets.lake import layout
 from zuora_assets.lake.readers import model_files
 from zuora_assets.lake.state import SyncState
-from zuora_assets.lake.storage import KeyChanged, KeyExists, KeyNotFound, ObjectInfo, Storage, StorageError
+from zuora_assets.lake.storage import (
+    KeyChanged,
+    KeyExists,
+    KeyNotFound,
+    ObjectInfo,
+    PermissionDenied,
+    Storage,
+    StorageError,
+)
 
 SMALL_FILE_BYTES = 16 * 1024 * 1024
 MEMORY_LIMIT_MB = 512
@@ -207,6 +215,12 @@ def _load_versions(
                     )
                 return metadata, parquet.read(columns=versions.columns)
         except OSError as err:
+            if "ACCESS_DENIED" in str(err):
+                raise PermissionDenied(
+                    f"model {model!r}: reading {storage.uri(info.key)} was refused ({err}); the AWS identity in use "
+                    "lacks s3:GetObject on the lake folder: grant it (the seed's IAM policy does)",
+                    "s3:GetObject",
+                ) from err
             raise StorageError(
                 f"model {model!r}: cannot read the Parquet footer of {storage.uri(info.key)} ({err}); check the "
                 "file (a partial upload?) and the read permission (s3:GetObject)"
