@@ -22,7 +22,7 @@ from zuora_assets.defs.assets import CONSOLIDATION_TAG, MODE_TAG
 from zuora_assets.defs.health import VERSIONS, health_cron, health_options, view_reads
 from zuora_assets.defs.resources import aws_clients, duckdb_catalog, lake_folder, lake_storage
 from zuora_assets.lake import layout
-from zuora_assets.lake.health import model_health, read_report
+from zuora_assets.lake.health import model_health, read_report, write_report
 from zuora_assets.lake.s3 import S3Storage
 from zuora_assets.lake.storage import StorageError
 from zuora_assets.settings import Settings, SettingsError
@@ -34,6 +34,7 @@ from zuora_assets_tests.iam_moto import (
     moto_resource_arns,  # noqa: F401  (a fixture)
     without_action,
 )
+from zuora_assets_tests.lake_support import StorageWrapper, storage_fixture  # noqa: F401  (a fixture)
 from zuora_assets_tests.pipeline import materialize, moto_settings
 from zuora_assets_tests.s3_counter import S3Counter
 from zuora_assets_tests.test_defs_pipeline import arrow_fs
@@ -424,3 +425,42 @@ def test_an_unreadable_model_fails_the_step_naming_it_after_the_others_are_repor
         dg.AssetKey(["health", "contact"])
     ]
     assert set(read_report(lake_storage(settings), "zuora")) == {"contact"}
+
+
+def test_files_without_rows_count_as_files(local_lake):
+    settings = Settings.from_env()
+    storage, folder = lake_storage(settings), lake_folder(settings)
+    path = Path(settings.local_dir, folder, MODEL, "dt=2026-11-01", "0_20261101000000.parquet")
+    path.parent.mkdir(parents=True)
+    schema = pa.schema([("id", pa.string()), ("updated_date", pa.timestamp("ms"))])
+    schema = schema.append(pa.field("_transferred_at", pa.timestamp("ms"))).append(
+        pa.field("_deleted", pa.bool_())
+    )
+    pq.write_table(schema.empty_table(), path)
+    report = model_health(storage, folder, MODEL, VERSIONS, now=datetime.now(UTC))
+    assert (report.files, report.rows, report.records, report.uncommitted_files) == (1, 0, 0, 1)
+    assert report.oldest_dt == report.newest_dt == "2026-11-01"
+
+
+def test_the_health_file_keeps_the_other_models_and_merges_a_concurrent_write(storage):
+    now = datetime(2026, 11, 29, 4, 30, tzinfo=UTC)
+    first = model_health(storage, "zuora", "account", VERSIONS, now=now)
+    second = model_health(storage, "zuora", "contact", VERSIONS, now=now)
+    write_report(storage, "zuora", [first])
+
+    class Interleaved(StorageWrapper):
+        """Another report writes `contact` between this writer's read and its write (once)."""
+
+        raced = False
+
+        def put_bytes(self, key, data, *, if_none_match=True, if_match=None):
+            if not self.raced:
+                self.raced = True
+                write_report(self.inner, "zuora", [second])
+            return self.inner.put_bytes(key, data, if_none_match=if_none_match, if_match=if_match)
+
+    later = model_health(storage, "zuora", "account", VERSIONS, now=now + timedelta(days=1))
+    write_report(Interleaved(storage), "zuora", [later])
+    models = read_report(storage, "zuora")
+    assert set(models) == {"account", "contact"}
+    assert models["account"]["generated_at"] == (now + timedelta(days=1)).isoformat()

@@ -238,11 +238,13 @@ def _load_versions(
                     yield from table.append_column(layout.PARTITION_COLUMN, dt).cast(schema[0]).to_batches()
 
     stream = batches()
-    first = next(stream, None)
-    if first is None:
+    first = next(stream, None)  # reads the first files, so `schema` is known
+    if not schema:  # no files
         return
-    reader = pa.RecordBatchReader.from_batches(first.schema, _chain(first, stream))
-    db.register("incoming", reader)
+    if first is None:  # files without rows
+        db.register("incoming", schema[0].empty_table())
+    else:
+        db.register("incoming", pa.RecordBatchReader.from_batches(first.schema, _chain(first, stream)))
     db.execute("CREATE TABLE versions AS SELECT * FROM incoming")
     db.unregister("incoming")
     yield from footers
