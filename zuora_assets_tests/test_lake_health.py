@@ -19,7 +19,7 @@ import pytest
 
 from zuora_assets.definitions import build_definitions
 from zuora_assets.defs.assets import CONSOLIDATION_TAG, MODE_TAG
-from zuora_assets.defs.health import VERSIONS, health_cron, health_options, view_reads
+from zuora_assets.defs.health import VERSIONS, view_reads
 from zuora_assets.defs.resources import aws_clients, duckdb_catalog, lake_folder, lake_storage
 from zuora_assets.lake import layout
 from zuora_assets.lake.health import model_health, read_report, write_report
@@ -295,14 +295,23 @@ def test_an_empty_lake_reports_zeros(local_lake):
 
 def test_bad_health_settings_name_the_variable_and_the_rule():
     with pytest.raises(SettingsError) as err:
-        health_options({"ZUORA_HEALTH_SMALL_FILE_MB": "0", "ZUORA_HEALTH_MEMORY_MB": "lots"})
+        Settings.from_env(
+            {
+                "ZUORA_HEALTH_SMALL_FILE_MB": "0",
+                "ZUORA_HEALTH_MEMORY_MB": "lots",
+                "ZUORA_HEALTH_CRON": "daily",
+            }
+        )
     assert err.value.problems == (
-        "ZUORA_HEALTH_SMALL_FILE_MB: '0' is not a whole number from 1 to 5120 (e.g. 16)",
-        "ZUORA_HEALTH_MEMORY_MB: 'lots' is not a whole number from 64 to 65536 (e.g. 512)",
+        "ZUORA_HEALTH_CRON: 'daily' is not a cron expression: use five fields: minute hour day-of-month month "
+        "day-of-week, e.g. 30 2 * * *",
+        "ZUORA_HEALTH_SMALL_FILE_MB: '0' is not a whole number of MiB from 1 to 5120",
+        "ZUORA_HEALTH_MEMORY_MB: 'lots' is not a whole number of MiB from 64 to 65536",
     )
-    with pytest.raises(SettingsError, match=r"ZUORA_HEALTH_CRON: 'daily' is not a cron schedule"):
-        health_cron({"ZUORA_HEALTH_CRON": "daily"})
-    assert health_cron({}) == "30 4 * * *" and health_options({}).small_file_bytes == 16 * 1024 * 1024
+    health = Settings.from_env({}).health
+    assert (health.cron, health.small_file_bytes, health.memory_mb) == ("30 4 * * *", 16 * 1024 * 1024, 512)
+    schedule = build_definitions({"ZUORA_HEALTH_CRON": "15 5 * * *"}).get_schedule_def("lake_health_daily")
+    assert schedule.cron_schedule == "15 5 * * *"
 
 
 def test_the_report_reads_listings_footers_and_version_columns_only(moto, local_lake, serve, monkeypatch):

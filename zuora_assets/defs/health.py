@@ -1,70 +1,24 @@
 """The lake health report: one `health/<model>` asset per model (one step computes the selected ones), its
 figures as UI metadata, one JSON summary at `<folder>/_zuora/health.json`, and a daily schedule."""
 
-import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import dagster as dg
 
 from zuora_assets.athena.views import view_columns
 from zuora_assets.defs.catalog_assets import VIEW_KEY, VIEW_ORDER
-from zuora_assets.defs.clock import ClockResource
+from zuora_assets.defs.clock import ClockParam
 from zuora_assets.defs.failures import fail_fast_unless_transient
 from zuora_assets.defs.resources import LakeResource
 from zuora_assets.lake.health import ModelHealth, Versions, model_health, report_key, write_report
 from zuora_assets.lake.storage import PermissionDenied, StorageError
-from zuora_assets.settings import SettingsError
 from zuora_assets.zuora.catalog import DELETED_COLUMN, MODELS
 
 GROUP = "health"
 CODE_VERSION = "1"
-DEFAULT_CRON = "30 4 * * *"  # two hours after the nightly consolidation's default 02:30
-DEFAULT_SMALL_FILE_MB = 16
-DEFAULT_MEMORY_MB = 512
 DAYS_SHOWN = 92  # partitions in the UI table and chart (the newest); the figures cover every partition
 VERSIONS = Versions(key=VIEW_KEY, order_by=VIEW_ORDER, deleted=DELETED_COLUMN)
 _BAR = 30  # characters of the longest bar in the chart
-
-
-@dataclass(frozen=True)
-class HealthOptions:
-    small_file_bytes: int = DEFAULT_SMALL_FILE_MB * 1024 * 1024
-    memory_limit_mb: int = DEFAULT_MEMORY_MB
-
-
-def _whole(
-    environ: Mapping[str, str], name: str, default: int, low: int, high: int, problems: list[str]
-) -> int:
-    value = (environ.get(name) or "").strip()
-    if not value:
-        return default
-    if value.isdigit() and low <= int(value) <= high:
-        return int(value)
-    problems.append(f"{name}: {value!r} is not a whole number from {low} to {high} (e.g. {default})")
-    return default
-
-
-def health_options(environ: Mapping[str, str] = os.environ) -> HealthOptions:
-    """ZUORA_HEALTH_SMALL_FILE_MB and ZUORA_HEALTH_MEMORY_MB, validated (`SettingsError` lists every problem)."""
-    problems: list[str] = []
-    small = _whole(environ, "ZUORA_HEALTH_SMALL_FILE_MB", DEFAULT_SMALL_FILE_MB, 1, 5120, problems)
-    memory = _whole(environ, "ZUORA_HEALTH_MEMORY_MB", DEFAULT_MEMORY_MB, 64, 65536, problems)
-    if problems:
-        raise SettingsError(problems)
-    return HealthOptions(small * 1024 * 1024, memory)
-
-
-def health_cron(environ: Mapping[str, str] = os.environ) -> str:
-    """ZUORA_HEALTH_CRON (UTC), validated: five cron fields."""
-    value = (environ.get("ZUORA_HEALTH_CRON") or "").strip() or DEFAULT_CRON
-    try:
-        dg.ScheduleDefinition(name="cron_check", cron_schedule=value, job_name="cron_check")
-    except dg.DagsterInvalidDefinitionError:
-        raise SettingsError(
-            [f"ZUORA_HEALTH_CRON: {value!r} is not a cron schedule (five fields, UTC, e.g. {DEFAULT_CRON!r})"]
-        ) from None
-    return value
 
 
 def view_reads(columns: Sequence[str]) -> list[str]:
@@ -137,7 +91,6 @@ def health_metadata(report: ModelHealth, report_uri: str) -> dict:
             deps=[dg.AssetKey(["zuora", model.name])],
             group_name=GROUP,
             kinds={"parquet"},
-            owners=["team:data-platform"],
             code_version=CODE_VERSION,
             description=f"Health of the lake files of {model.name}: versions, live records, tombstones, duplicates "
             "awaiting consolidation, files and bytes per day, small files, sync lag, Athena's scan of "
@@ -147,11 +100,11 @@ def health_metadata(report: ModelHealth, report_uri: str) -> dict:
     ],
     can_subset=True,
 )
-def lake_health(context: dg.AssetExecutionContext, lake: LakeResource, clock: ClockResource):
+def lake_health(context: dg.AssetExecutionContext, lake: LakeResource, clock: ClockParam):
     """Compute the selected models' health, write `health.json`, report each model; a model that cannot be read
     fails the step after the others are reported."""
     with fail_fast_unless_transient("lake health"):
-        options = health_options()
+        options = lake.settings.load().health
         storage, folder = lake.storage(), lake.folder()
         now = clock.now()
         reports, failed = [], []
@@ -167,7 +120,7 @@ def lake_health(context: dg.AssetExecutionContext, lake: LakeResource, clock: Cl
                         now=now,
                         scanned_columns=view_reads,
                         small_file_bytes=options.small_file_bytes,
-                        memory_limit_mb=options.memory_limit_mb,
+                        memory_limit_mb=options.memory_mb,
                     )
                 )
             except PermissionDenied:
@@ -189,12 +142,14 @@ def lake_health(context: dg.AssetExecutionContext, lake: LakeResource, clock: Cl
         )
 
 
-lake_health_schedule = dg.ScheduleDefinition(
-    name="lake_health_daily",
-    cron_schedule=health_cron(),
-    execution_timezone="UTC",
-    target=dg.AssetSelection.groups(GROUP),
-    description="Reports the lake's health (every model) daily, after the nightly consolidation "
-    "(ZUORA_HEALTH_CRON, UTC). Reads listings, footers and four columns; no Athena query, no Zuora call.",
-    default_status=dg.DefaultScheduleStatus.STOPPED,
-)
+def health_schedule(cron: str) -> dg.ScheduleDefinition:
+    """`lake_health_daily`: every model's report on `cron` (ZUORA_HEALTH_CRON, UTC)."""
+    return dg.ScheduleDefinition(
+        name="lake_health_daily",
+        cron_schedule=cron,
+        execution_timezone="UTC",
+        target=dg.AssetSelection.groups(GROUP),
+        description="Reports the lake's health (every model) daily, after the nightly consolidation "
+        "(ZUORA_HEALTH_CRON, UTC). Reads listings, footers and four columns; no Athena query, no Zuora call.",
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+    )
