@@ -24,7 +24,7 @@ from zuora_assets.defs.resources import aws_clients, duckdb_catalog, lake_folder
 from zuora_assets.lake import layout
 from zuora_assets.lake.health import model_health, read_report, write_report
 from zuora_assets.lake.s3 import S3Storage
-from zuora_assets.lake.storage import StorageError
+from zuora_assets.lake.storage import ObjectInfo, StorageError
 from zuora_assets.settings import Settings, SettingsError
 from zuora_assets_tests.iam_moto import (
     create_bucket,
@@ -473,3 +473,34 @@ def test_the_health_file_keeps_the_other_models_and_merges_a_concurrent_write(st
     models = read_report(storage, "zuora")
     assert set(models) == {"account", "contact"}
     assert models["account"]["generated_at"] == (now + timedelta(days=1)).isoformat()
+
+
+def test_a_file_gone_since_the_listing_is_skipped(storage):
+    """A replace that deletes older files while the report reads: the listed file that is gone is not counted."""
+    schema = pa.schema(
+        [("id", pa.string()), ("updated_date", pa.timestamp("ms")), ("_transferred_at", pa.timestamp("ms"))]
+    ).append(pa.field("_deleted", pa.bool_()))
+    sink = pa.BufferOutputStream()
+    pq.write_table(
+        pa.table(
+            {"id": ["a", "a"], "updated_date": [1, 2], "_transferred_at": [1, 1], "_deleted": [False, True]},
+            schema,
+        ),
+        sink,
+    )
+    kept = "zuora/account/dt=2026-11-01/0_20261101000000.parquet"
+    storage.put_bytes(kept, sink.getvalue().to_pybytes())
+    gone = "zuora/account/dt=2026-11-01/0_20261101010101.parquet"
+
+    class ListsAGoneFile(StorageWrapper):
+        def list(self, prefix):
+            found = self.inner.list(prefix)
+            return (
+                sorted([*found, ObjectInfo(gone, 1234)], key=lambda o: o.key)
+                if "/account/" in prefix
+                else found
+            )
+
+    report = model_health(ListsAGoneFile(storage), "zuora", MODEL, VERSIONS, now=datetime.now(UTC))
+    assert (report.files, report.rows, report.tombstones, report.duplicates) == (1, 2, 1, 1)
+    assert (report.records, report.live, report.deleted) == (1, 0, 1)

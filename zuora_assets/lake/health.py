@@ -165,7 +165,7 @@ def model_health(
         deleted=records - live,
         tombstones=sum(p.tombstones for p in partitions),
         duplicates=sum(p.duplicates for p in partitions),
-        files=len(files),
+        files=sum(p.files for p in partitions),
         bytes=sum(p.bytes for p in partitions),
         small_files=sum(p.small_files for p in partitions),
         small_file_bytes=small_file_bytes,
@@ -201,7 +201,8 @@ def _load_versions(
     footers: list[tuple[ObjectInfo, pq.FileMetaData]] = []
     schema: list[pa.Schema] = []
 
-    def read(info: ObjectInfo) -> tuple[pq.FileMetaData, pa.Table]:
+    def read(info: ObjectInfo) -> tuple[pq.FileMetaData, pa.Table] | None:
+        """The file's footer and version columns; None if it is gone (a replace removed it since the listing)."""
         path = f"{base}/{info.key}"
         try:
             with filesystem.open_input_file(path) as source:
@@ -214,6 +215,8 @@ def _load_versions(
                         "record versions apart; move the file out of the lake folder (it is not one of ours)"
                     )
                 return metadata, parquet.read(columns=versions.columns)
+        except FileNotFoundError:
+            return None
         except OSError as err:
             if "ACCESS_DENIED" in str(err):
                 raise PermissionDenied(
@@ -230,7 +233,10 @@ def _load_versions(
         with ThreadPoolExecutor(max_workers=_FILES_IN_FLIGHT) as pool:
             for start in range(0, len(files), _FILES_IN_FLIGHT):
                 chunk = files[start : start + _FILES_IN_FLIGHT]
-                for info, (metadata, table) in zip(chunk, pool.map(read, chunk), strict=True):
+                for info, found in zip(chunk, pool.map(read, chunk), strict=True):
+                    if found is None:
+                        continue
+                    metadata, table = found
                     footers.append((info, metadata))
                     if not schema:
                         schema.append(table.schema.append(pa.field(layout.PARTITION_COLUMN, pa.string())))
