@@ -22,7 +22,8 @@ from zuora_assets.defs.assets import CONSOLIDATION_TAG, MODE_TAG
 from zuora_assets.defs.health import VERSIONS, view_reads
 from zuora_assets.defs.resources import aws_clients, duckdb_catalog, lake_folder, lake_storage
 from zuora_assets.lake import layout
-from zuora_assets.lake.health import model_health, read_report, write_report
+from zuora_assets.lake.health import model_health
+from zuora_assets.lake.health_file import read_report, write_report
 from zuora_assets.lake.s3 import S3Storage
 from zuora_assets.lake.storage import ObjectInfo, StorageError
 from zuora_assets.settings import Settings, SettingsError

@@ -10,7 +10,8 @@ from zuora_assets.defs.catalog_assets import VIEW_KEY, VIEW_ORDER
 from zuora_assets.defs.clock import ClockParam
 from zuora_assets.defs.failures import fail_fast_unless_transient
 from zuora_assets.defs.resources import LakeResource
-from zuora_assets.lake.health import ModelHealth, Versions, model_health, report_key, write_report
+from zuora_assets.lake.health import ModelHealth, Versions, model_health
+from zuora_assets.lake.health_file import report_key, write_report
 from zuora_assets.lake.storage import PermissionDenied, StorageError
 from zuora_assets.zuora.catalog import DELETED_COLUMN, MODELS
 
