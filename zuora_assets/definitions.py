@@ -17,6 +17,7 @@ from zuora_assets.defs.catalog_assets import athena_assets
 from zuora_assets.defs.checks import freshness_checks, freshness_schedule, rows_checks, schema_checks
 from zuora_assets.defs.clock import Clock, WallClock
 from zuora_assets.defs.connection_check import test_connection
+from zuora_assets.defs.health import health_schedule, lake_health
 from zuora_assets.defs.io_manager import LakeIOManager
 from zuora_assets.defs.partitions import daily_partitions
 from zuora_assets.defs.resources import CatalogResource, LakeResource, SettingsResource, ZuoraSource
@@ -74,13 +75,14 @@ def build_definitions(
         rows = rows_checks(partitions)
     freshness = freshness_checks(sync.freshness_hour)
     return dg.Definitions(
-        assets=[*sources, *athena],
+        assets=[*sources, *athena, lake_health],
         asset_checks=[*rows, *schema_checks(), *freshness],
         jobs=[sync_job, test_connection],
         sensors=[change_sensor(sync.sensor_interval_seconds)],
         schedules=[
             consolidation_schedule(sync.consolidation_cron),
             freshness_schedule(freshness, sync.freshness_hour),
+            health_schedule(settings.health.cron),
         ],
         resources=build_resources(environ, clock, literal=literal),
     )

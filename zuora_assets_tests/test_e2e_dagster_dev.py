@@ -133,11 +133,12 @@ def the_ui_shows_every_model_check_sensor_and_schedule(dev: dd.DagsterProcesses)
         for node in repo["assetNodes"]
         for check in node["assetChecksOrError"].get("checks", [])
     }
-    assert len(assets) == 56 and assets == set(snapshot["assets"])
+    assert len(assets) == 84 and assets == set(snapshot["assets"])  # zuora/, athena/ and health/ of 28 models
     assert checks == set(snapshot["checks"])
     sensors = {s["name"]: s["sensorState"]["status"] for s in repo["sensors"]}
     schedules = {s["name"]: s["scheduleState"]["status"] for s in repo["schedules"]}
     assert sensors[SENSOR] == "STOPPED" and schedules["nightly_consolidation"] == "STOPPED"
+    assert schedules["lake_health_daily"] == "STOPPED"
 
 
 def wait_for_backfill_runs(dev: dd.DagsterProcesses, backfill_id: str) -> list[dict]:

@@ -56,6 +56,9 @@ BAD = {
     "ZUORA_SENSOR_INTERVAL_SECONDS": ("0", {}),
     "ZUORA_CONSOLIDATION_CRON": ("30 25 * * *", {}),
     "ZUORA_FRESHNESS_HOUR": ("six", {}),
+    "ZUORA_HEALTH_CRON": ("daily", {}),
+    "ZUORA_HEALTH_SMALL_FILE_MB": ("0", {}),
+    "ZUORA_HEALTH_MEMORY_MB": ("lots", {}),
 }
 
 

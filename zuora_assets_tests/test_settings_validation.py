@@ -268,7 +268,8 @@ def test_describe_has_one_line_per_setting_with_masked_secrets():
     assert values["AWS_SECRET_ACCESS_KEY"] == values["AWS_SESSION_TOKEN"] == "***"
     assert values["AWS_BUCKET"] == "acme-zuora-lake" and values["AWS_KMS_KEY_ID"] == "(not set)"
     assert values["ZUORA_START_DATE"] == "2026-01-01" and values["AWS_GLUE_PARTITIONS"] == "false"
-    assert len(values) == 33  # 5 Zuora, 18 AWS, start date, local lake folder, 8 sync settings
+    assert len(values) == 36  # 5 Zuora, 18 AWS, start date, local lake folder, 8 sync, 3 health settings
+    assert values["ZUORA_HEALTH_SMALL_FILE_MB"] == "16"
     assert lines[0] == "source: Zuora tenant at https://rest.sandbox.eu.zuora.com"
 
 

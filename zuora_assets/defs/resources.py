@@ -71,6 +71,9 @@ class SettingsResource(dg.ConfigurableResource):
     zuora_sensor_interval_seconds: str | None = None
     zuora_consolidation_cron: str | None = None
     zuora_freshness_hour: str | None = None
+    zuora_health_cron: str | None = None
+    zuora_health_small_file_mb: str | None = None
+    zuora_health_memory_mb: str | None = None
 
     def load(self) -> Settings:
         return validated(tuple((name, getattr(self, name.lower())) for name in ENV_VARS))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from zuora_assets.settings.aws import AUTH_MODES, AWS_BUCKET_ONLY_VARS, AWS_VARS, AwsSettings, read_aws
 from zuora_assets.settings.describe import describe_lines
+from zuora_assets.settings.health import HEALTH_VARS, HealthSettings, read_health
 from zuora_assets.settings.reader import Reader, SettingsError, check_folder_path
 from zuora_assets.settings.sync import (
     DEFAULT_MANIFEST_RETENTION_DAYS,
@@ -35,6 +36,7 @@ __all__ = [
     "ENV_VARS",
     "ZUORA_ENVIRONMENTS",
     "AwsSettings",
+    "HealthSettings",
     "Settings",
     "SettingsError",
     "SyncSettings",
@@ -44,7 +46,7 @@ __all__ = [
 DEFAULT_LOCAL_DIR = "./.lake"
 
 # Every setting is one environment variable, in the order of `.env.example`.
-ENV_VARS = (*ZUORA_VARS, "ZUORA_START_DATE", "ZUORA_ATHENA_HOME", *AWS_VARS, *SYNC_VARS[1:])
+ENV_VARS = (*ZUORA_VARS, "ZUORA_START_DATE", "ZUORA_ATHENA_HOME", *AWS_VARS, *SYNC_VARS[1:], *HEALTH_VARS)
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class Settings:
     local_dir: Path
     start_date: date | None
     sync: SyncSettings = field(default_factory=SyncSettings)
+    health: HealthSettings = field(default_factory=HealthSettings)
 
     @property
     def manifest_retention_days(self) -> int:
@@ -78,6 +81,7 @@ class Settings:
             ).expanduser(),
             start_date=read_start_date(reader, today, required=reader.get("AWS_BUCKET") is not None),
             sync=read_sync(reader),
+            health=read_health(reader),
         )
         reader.raise_problems()
         return settings

@@ -40,6 +40,7 @@ def describe_lines(s: Settings) -> list[str]:
     )
     lines += [f"ZUORA_START_DATE = {start}", f"ZUORA_ATHENA_HOME = {s.local_dir}"]
     lines += [f"{name} = {_shown(getattr(s.sync, attr))}" for name, attr in _SYNC_FIELDS]
+    lines += [f"ZUORA_HEALTH_{f.name.upper()} = {_shown(getattr(s.health, f.name))}" for f in fields(s.health)]
     return lines
 
 
