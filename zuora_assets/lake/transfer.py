@@ -74,6 +74,7 @@ def write_transfer(
     on_progress: ProgressCallback | None = None,
     run_id: str | None = None,
     limits: FileLimits | None = None,
+    detected_by: str | None = None,
 ) -> list[PartitionWrite]:
     """Write `batches` of `model` as one transfer per partition in `partitions`; return one write per partition.
 
@@ -83,10 +84,12 @@ def write_transfer(
     `partition_column`; a row outside `partitions` is an error. Every owned partition gets a transfer (and a
     manifest), even with no rows. `on_progress(rows, bytes, seconds)` gets running totals of the rows and
     Arrow bytes consumed and the seconds since the start.
+    `detected_by` (e.g. "reconciliation") marks rows found by a comparison rather than a window of changes: the
+    manifest says so, a later replace of the partition keeps them, and the sync state does not move.
     """
     request = _validate(
         storage, folder, model, schema, partition_column, partitions, window, mode, snapshot, clock, sleep,
-        run_id, limits,
+        run_id, limits, detected_by,
     )
     _remove_stale_temp_files(storage)
     uploader = Uploader(request.spec)
@@ -120,6 +123,7 @@ def _validate(
     sleep: Callable[[float], None],
     run_id: str | None,
     limits: FileLimits | None,
+    detected_by: str | None = None,
 ) -> _Request:
     model = layout.check_model(model)
     where = f"model {model!r}"
@@ -164,6 +168,7 @@ def _validate(
         clock=clock,
         sleep=sleep,
         run_id=run_id,
+        detected_by=detected_by,
     )
     return _Request(spec, input_schema, partition_column, owned)
 
@@ -221,6 +226,8 @@ def _split_by_dt(batch: pa.RecordBatch, request: _Request) -> Iterator[tuple[str
 def _record(request: _Request, writes: list[PartitionWrite], cause: BaseException | None = None) -> None:
     """Merge the committed (not superseded) partitions into the sync state."""
     spec = request.spec
+    if spec.detected_by is not None:
+        return  # rows found by a comparison: no window of changes was synced
     commits = [
         Commit(w.dt, w.transfer_ts, w.mode, spec.window[1], replaced_older=bool(w.deleted_keys))
         for w in writes

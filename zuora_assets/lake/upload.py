@@ -52,6 +52,7 @@ class TransferSpec:
     clock: Callable[[], datetime]
     sleep: Callable[[float], None]
     run_id: str | None = None
+    detected_by: str | None = None  # see Manifest.detected_by
 
 
 class Uploader:
