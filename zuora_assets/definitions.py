@@ -14,6 +14,7 @@ from zuora_assets.defs.connection_check import test_connection
 from zuora_assets.defs.io_manager import LakeIOManager
 from zuora_assets.defs.partitions import daily_partitions
 from zuora_assets.defs.resources import CatalogResource, LakeResource, SettingsResource, ZuoraSource
+from zuora_assets.defs.upkeep import upkeep_definitions
 
 sync_job = dg.define_asset_job(
     "zuora_sync",
@@ -44,7 +45,7 @@ def build_definitions(environ: Mapping[str, str] = os.environ, clock: Clock | No
     partitions = daily_partitions(environ, clock.now().date() if clock else None)
     sources = zuora_assets(partitions)
     freshness = freshness_checks(sources)
-    return dg.Definitions(
+    return dg.Definitions.merge(upkeep_definitions(partitions), dg.Definitions(
         assets=[*sources, *athena_assets(partitions)],
         asset_checks=[*rows_checks(partitions), *schema_checks(), *freshness],
         jobs=[sync_job, test_connection],
@@ -54,7 +55,7 @@ def build_definitions(environ: Mapping[str, str] = os.environ, clock: Clock | No
         ],
         schedules=[nightly_consolidation],
         resources=build_resources(environ, clock),
-    )
+    ))
 
 
 defs = build_definitions()
