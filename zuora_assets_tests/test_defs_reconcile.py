@@ -10,16 +10,13 @@ import os
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
-import duckdb
 import pytest
-import sqlglot
 
-from zuora_assets.athena.presto_view import decode_view_text
 from zuora_assets.definitions import build_definitions
-from zuora_assets.defs.resources import aws_clients, duckdb_catalog, lake_folder, lake_storage
+from zuora_assets.defs.resources import aws_clients, lake_folder, lake_storage
 from zuora_assets.lake import layout
-from zuora_assets.lake.readers import partition_dataset
 from zuora_assets.settings import Settings, SettingsError
+from zuora_assets_tests.current_support import current_rows
 from zuora_assets_tests.pipeline import materialize, moto_settings
 from zuora_assets_tests.time_support import SimTime, partition_table
 
@@ -48,19 +45,7 @@ def run_asset(key: str, clock) -> dg.ExecuteInProcessResult:
 
 
 def current_ids(destination: str) -> set[str]:
-    """The ids of `account_current`: the DuckDB catalog's view (local), or the Glue view's SQL run in DuckDB."""
-    settings = Settings.from_env()
-    if destination == "local":
-        return {r[0] for r in duckdb_catalog(settings).query('SELECT "id" FROM "main"."account_current"')}
-    glue = aws_clients(settings.aws).glue
-    stored = glue.get_table(DatabaseName=SCHEMA, Name="account_current")["Table"]
-    athena_sql = decode_view_text(stored["ViewOriginalText"])["originalSql"]
-    con = duckdb.connect()
-    con.register("lake_rows", partition_dataset(lake_storage(settings), lake_folder(settings), "account"))
-    con.execute(f'CREATE SCHEMA "{SCHEMA}"')
-    con.execute(f'CREATE VIEW "{SCHEMA}"."account" AS SELECT * FROM lake_rows')
-    sql = sqlglot.transpile(f'SELECT "id" FROM ({athena_sql}) AS v', read="athena", write="duckdb")[0]
-    return {r[0] for r in con.execute(sql).fetchall()}
+    return {row[0] for row in current_rows(destination, "account", ["id"], SCHEMA)}
 
 
 def test_a_record_deleted_40_days_ago_is_tombstoned_and_leaves_current_while_live_ids_stay(
@@ -110,6 +95,17 @@ def test_a_record_deleted_40_days_ago_is_tombstoned_and_leaves_current_while_liv
     again = run_asset("zuora_reconcile/account", clock)
     [second] = again.get_asset_materialization_events()
     assert second.event_specific_data.materialization.metadata["tombstones"].value == 0, "nothing left to find"
+
+    # The id comes back in Zuora: the next sync makes it live again, and the reconciliation leaves it alone.
+    sim.set_clock(sim.clock() + timedelta(hours=1))
+    sim.recreate("Account", victim, {"Name": "Back Again"})
+    today = sim.clock().date().isoformat()
+    sim.set_clock(sim.clock() + timedelta(minutes=30))
+    assert materialize(["zuora/account"], [today], clock=clock).success
+    assert current_ids(destination) == synced
+    third = run_asset("zuora_reconcile/account", clock).get_asset_materialization_events()[0]
+    assert third.event_specific_data.materialization.metadata["tombstones"].value == 0
+    assert current_ids(destination) == synced, "a re-created id is never tombstoned"
 
 
 def test_an_id_updated_after_the_sync_and_a_new_one_are_never_tombstoned(local_lake, serve, monkeypatch):
