@@ -46,6 +46,7 @@ def reconcile_asset(model: ZuoraModel) -> dg.AssetsDefinition:
         description=f"Tombstones for {model.object} records deleted in Zuora beyond its 30 days of deleted "
         "records: an Id-only export of the live records compared with the lake's current ids.",
         group_name=GROUP,
+        deps=[dg.AssetKey(["zuora", model.name])],
         kinds={"zuora", "duckdb"},
         owners=["team:data-platform"],
         pool="zuora_api",
