@@ -1,7 +1,8 @@
 """Benchmark: the reconciliation's comparison (`athena.reconcile.gone_keys`) over 10^7 ids, time and peak memory.
 
-Builds a lake of N ids (plus 10% second versions and 0.5% tombstones) in --lake-files Parquet files and a list of
-the source's live ids (1% of the lake's ids gone) in --present-files files, then runs in fresh subprocesses (so
+Builds a lake of N ids (plus 10% second versions and 0.5% tombstones) in Parquet files of --ids-per-lake-file ids
+and a list of the source's live ids (1% of the lake's ids gone) in files of --ids-per-present-file ids (file
+sizes stay put as N grows, as in a real lake), then runs in fresh subprocesses (so
 each peak RSS, `ru_maxrss`, is its own):
 - reference: DuckDB reading the id column of both sides once (`count(*)`, the I/O floor of any comparison);
 - reconcile: `gone_keys` with a DuckDB memory limit (--memory-limit), spilling beyond it, counting the result.
@@ -95,8 +96,8 @@ def run_phase(name: str, folder: Path, memory_limit: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ids", type=int, default=10_000_000)
-    parser.add_argument("--lake-files", type=int, default=64)
-    parser.add_argument("--present-files", type=int, default=16)
+    parser.add_argument("--ids-per-lake-file", type=int, default=250_000)
+    parser.add_argument("--ids-per-present-file", type=int, default=1_000_000)
     parser.add_argument("--memory-limit", default="256MB")
     parser.add_argument("--phase")
     parser.add_argument("--folder")
@@ -107,8 +108,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-reconcile-") as tmp:
         folder = Path(tmp)
         started = time.perf_counter()
-        expected = build(folder, args.ids, args.lake_files, args.present_files)
-        print(f"built {args.ids:,} ids in {args.lake_files} lake files and {args.present_files} present files "
+        lake_files = max(1, args.ids // args.ids_per_lake_file)
+        present_files = max(1, args.ids // args.ids_per_present_file)
+        expected = build(folder, args.ids, lake_files, present_files)
+        print(f"built {args.ids:,} ids in {lake_files} lake files and {present_files} present files "
               f"({expected:,} gone) in {time.perf_counter() - started:.0f} s")
         ref = run_phase("reference", folder, args.memory_limit)
         rec = run_phase("reconcile", folder, args.memory_limit)
