@@ -143,3 +143,14 @@ def test_bad_reconciliation_settings_name_the_variable_and_the_rule(monkeypatch)
     assert len(lines) == 5
     ok = UpkeepSettings.from_env({"ZUORA_RECONCILE_SKIP": "usage", "ZUORA_REREAD_DAYS": "invoice=30,account=off"})
     assert ok.reconcile_skip == {"usage"} and ok.reread_days["invoice"] == 30 and "account" not in ok.reread_days
+
+
+def test_the_weekly_schedule_reconciles_every_model_but_the_skipped_ones_on_its_cron(monkeypatch):
+    monkeypatch.setenv("ZUORA_RECONCILE_SKIP", "usage,invoice_item")
+    monkeypatch.setenv("ZUORA_RECONCILE_CRON", "15 5 * * 6")
+    defs = build_definitions(os.environ)
+    schedule = defs.get_schedule_def("weekly_reconciliation")
+    job = defs.resolve_job_def(schedule.job_name)
+    keys = {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
+    assert schedule.cron_schedule == "15 5 * * 6" and len(keys) == 26
+    assert "zuora_reconcile/usage" not in keys and "zuora_reconcile/invoice_item_adjustment" in keys
