@@ -126,22 +126,20 @@ def test_an_id_updated_after_the_sync_and_a_new_one_are_never_tombstoned(local_l
     assert created not in before
 
 
-def test_bad_reconciliation_settings_name_the_variable_and_the_rule(monkeypatch):
-    from zuora_assets.defs.upkeep_settings import UpkeepSettings
-
+def test_bad_reconciliation_settings_name_the_variable_and_the_rule():
     with pytest.raises(SettingsError) as err:
-        UpkeepSettings.from_env({
+        Settings.from_env({
             "ZUORA_RECONCILE_CRON": "every sunday", "ZUORA_RECONCILE_SKIP": "account,acount",
             "ZUORA_RECONCILE_MEMORY_LIMIT": "lots", "ZUORA_REREAD_DAYS": "invoice=soon,contact=3",
         })
     lines = err.value.problems
-    assert any(p.startswith("ZUORA_RECONCILE_CRON: 'every sunday' is not a cron schedule") for p in lines)
+    assert any(p.startswith("ZUORA_RECONCILE_CRON: 'every sunday' is not a cron expression") for p in lines)
     assert any(p.startswith("ZUORA_RECONCILE_SKIP: acount not a model") for p in lines)
-    assert any(p.startswith("ZUORA_RECONCILE_MEMORY_LIMIT: 'lots'") for p in lines)
+    assert any(p.startswith("ZUORA_RECONCILE_MEMORY_LIMIT: 'lots' is not a memory size") for p in lines)
     assert any(p.startswith("ZUORA_REREAD_DAYS: 'invoice=soon'") for p in lines)
     assert any(p.startswith("ZUORA_REREAD_DAYS: 'contact' is not a model with silent fields") for p in lines)
     assert len(lines) == 5
-    ok = UpkeepSettings.from_env({"ZUORA_RECONCILE_SKIP": "usage", "ZUORA_REREAD_DAYS": "invoice=30,account=off"})
+    ok = Settings.from_env({"ZUORA_RECONCILE_SKIP": "usage", "ZUORA_REREAD_DAYS": "invoice=30,account=off"}).upkeep
     assert ok.reconcile_skip == {"usage"} and ok.reread_days["invoice"] == 30 and "account" not in ok.reread_days
 
 

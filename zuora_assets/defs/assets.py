@@ -13,14 +13,15 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from zuora_assets.athena.silent import SilentChanges
-from zuora_assets.defs.clock import ClockResource, snapshot_of
+from zuora_assets.defs.clock import ClockParam, snapshot_of
 from zuora_assets.defs.failures import RETRY_POLICY, fail_fast_unless_transient
 from zuora_assets.defs.io_manager import ModelTransfer
 from zuora_assets.defs.partitions import pin_first_day
-from zuora_assets.defs.resources import LakeResource, ZuoraSource
+from zuora_assets.defs.resources import LakeResource, ZuoraSource, describe_mode, table_name
 from zuora_assets.lake import layout
 from zuora_assets.lake.readers import model_files, partition_dataset
 from zuora_assets.lake.state import load_state
+from zuora_assets.settings import Settings
 from zuora_assets.zuora.catalog import MODELS, ZuoraModel, snake_case
 
 MODE_TAG = "zuora/mode"
@@ -82,20 +83,21 @@ def transfer_window(
         context.partition_time_window,
         snapshot,
         state.partition_synced_until(context.partition_key),
-        lag=timedelta(seconds=zuora.lag_seconds),
-        lookback=timedelta(seconds=zuora.lookback_seconds),
+        lag=timedelta(seconds=zuora.sync.lag_seconds),
+        lookback=timedelta(seconds=zuora.sync.lookback_seconds),
     )
 
 
-def zuora_asset(model: ZuoraModel, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
-    """The `zuora/<model>` asset of one catalog model."""
+def zuora_asset(
+    model: ZuoraModel, partitions_def: dg.PartitionsDefinition, settings: Settings
+) -> dg.AssetsDefinition:
+    """The `zuora/<model>` asset of one catalog model, named for the destination of `settings`."""
 
     @dg.asset(
         key=["zuora", model.name],
         description=f"{model.description} Zuora object `{model.object}`, one partition per UTC day of UpdatedDate.",
         group_name="zuora",
-        kinds={"zuora", "parquet", "s3"},
-        owners=["team:data-platform"],
+        kinds={"zuora", "parquet", "local" if settings.aws is None else "s3"},
         tags={"zuora/object": model.object},
         code_version=CODE_VERSION,
         partitions_def=partitions_def,
@@ -104,24 +106,28 @@ def zuora_asset(model: ZuoraModel, partitions_def: dg.PartitionsDefinition) -> d
         pool="zuora_api",
         retry_policy=RETRY_POLICY,
         metadata={
-            "dagster/table_name": f"zuora.{model.name}",
+            "dagster/table_name": table_name(settings, model.name),
             "primary_key": model.primary_key,
             "cursor": model.cursor,
             "exports_deletes": model.exports_deletes,
         },
     )
-    def _asset(context: dg.AssetExecutionContext, zuora: ZuoraSource, lake: LakeResource, clock: ClockResource):
+    def _asset(context: dg.AssetExecutionContext, zuora: ZuoraSource, lake: LakeResource, clock: ClockParam):
         with fail_fast_unless_transient(f"zuora/{model.name}"):
             yield from extract(context, zuora, lake, clock, model)
 
     return _asset
 
 
-def extract(context: dg.AssetExecutionContext, zuora: ZuoraSource, lake: LakeResource, clock, model: ZuoraModel):
+def extract(
+    context: dg.AssetExecutionContext, zuora: ZuoraSource, lake: LakeResource, clock, model: ZuoraModel
+):
     """Fix the snapshot, extract its window and hand it to the lake IO manager as one `ModelTransfer`."""
     mode = run_mode(context.run.tags)
+    settings = lake.settings.load()
+    context.log.info(describe_mode(settings, zuora.simulator_url))  # DESIGN 6: say loudly which mode runs
     pin_first_day(
-        lake.settings.load(),
+        settings,
         lake.storage(),
         lake.folder(),
         min(context.assets_def.partitions_def.start.date(), context.partition_time_window.start.date()),
@@ -148,20 +154,26 @@ def extract(context: dg.AssetExecutionContext, zuora: ZuoraSource, lake: LakeRes
                 f"without UpdatedDate ({', '.join(silent.silent)}), {r.other:,} in other fields, {r.new:,} new"
             )
         if extraction.dropped_fields:
-            context.log.warning(f"{model.name}: fields dropped for this run: {', '.join(extraction.dropped_fields)}")
+            context.log.warning(
+                f"{model.name}: fields dropped for this run: {', '.join(extraction.dropped_fields)}"
+            )
 
 
-def silent_changes(context: dg.AssetExecutionContext, lake: LakeResource, model: ZuoraModel) -> SilentChanges | None:
+def silent_changes(
+    context: dg.AssetExecutionContext, lake: LakeResource, model: ZuoraModel
+) -> SilentChanges | None:
     """The comparison of a re-read with the lake's previous versions (partitions from the run's first on), for a
     model with silent fields; the previous versions are copied before the re-read is written."""
     if not model.silent_fields:
         return None
     storage, folder = lake.storage(), lake.folder()
     first = context.partition_key_range.start
-    dts = sorted({dt for o in model_files(storage, folder, model.name) if (dt := layout.dt_of_key(o.key)) >= first})
-    return SilentChanges(partition_dataset(storage, folder, model.name, dts), [snake_case(f) for f in model.silent_fields])
+    files = model_files(storage, folder, model.name)
+    dts = sorted({dt for o in files if (dt := layout.dt_of_key(o.key)) >= first})
+    silent = [snake_case(f) for f in model.silent_fields]
+    return SilentChanges(partition_dataset(storage, folder, model.name, dts), silent)
 
 
-def zuora_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+def zuora_assets(partitions_def: dg.PartitionsDefinition, settings: Settings) -> list[dg.AssetsDefinition]:
     """Every model's `zuora/<model>` asset over `partitions_def`."""
-    return [zuora_asset(m, partitions_def) for m in MODELS.values()]
+    return [zuora_asset(m, partitions_def, settings) for m in MODELS.values()]

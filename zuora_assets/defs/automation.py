@@ -2,21 +2,18 @@
 consolidation (replace yesterday, prune replaced manifests)."""
 
 import json
-import os
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
 from zuora_assets.defs.assets import CONSOLIDATION_TAG, MODE_TAG
-from zuora_assets.defs.clock import ClockResource
+from zuora_assets.defs.clock import ClockParam
 from zuora_assets.defs.resources import LakeResource, ZuoraSource
 from zuora_assets.lake.state import SyncState, load_state
 from zuora_assets.zuora.catalog import MODELS, ZuoraModel
 from zuora_assets.zuora.changes import latest_change, probe_object
 
 MODEL_TAG = "zuora/model"
-SENSOR_INTERVAL_SECONDS = int(os.environ.get("ZUORA_SENSOR_INTERVAL_SECONDS", "300"))
-CONSOLIDATION_CRON = os.environ.get("ZUORA_CONSOLIDATION_CRON", "30 2 * * *")
 # An append run syncs one model's new changes: its few small steps run in the run's own process rather
 # than one process per step (each of which would load the whole code location again).
 APPEND_RUN_CONFIG = {"execution": {"config": {"in_process": {}}}}
@@ -104,19 +101,23 @@ def evaluate_model(tick: _Tick, model: ZuoraModel, state: SyncState, changed_at:
     tick.requests += [append_request(model, key, dt) for dt, key in sorted(partitions.items())]
 
 
-@dg.sensor(
-    name="zuora_changes",
-    description="Polls Zuora for changed records (Object Query, one record per model) and requests "
-    "append-mode syncs of today's partition for the models that changed, and after midnight of "
-    "yesterday's tail (changes and deletes up to midnight) for the models not synced that far.",
-    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
-    default_status=dg.DefaultSensorStatus.STOPPED,
-    asset_selection=dg.AssetSelection.groups("zuora", "athena"),
-)
+def change_sensor(interval_seconds: int) -> dg.SensorDefinition:
+    """The `zuora_changes` sensor, polling every `interval_seconds` (ZUORA_SENSOR_INTERVAL_SECONDS)."""
+    return dg.sensor(
+        name="zuora_changes",
+        description="Polls Zuora for changed records (Object Query, one record per model) and requests "
+        "append-mode syncs of today's partition for the models that changed, and after midnight of "
+        "yesterday's tail (changes and deletes up to midnight) for the models not synced that far.",
+        minimum_interval_seconds=interval_seconds,
+        default_status=dg.DefaultSensorStatus.STOPPED,
+        asset_selection=dg.AssetSelection.groups("zuora", "athena"),
+    )(zuora_changes)
+
+
 def zuora_changes(
-    context: dg.SensorEvaluationContext, zuora: ZuoraSource, lake: LakeResource, clock: ClockResource
+    context: dg.SensorEvaluationContext, zuora: ZuoraSource, lake: LakeResource, clock: ClockParam
 ):
-    tick = _Tick(clock.now(), zuora.lag_seconds, json.loads(context.cursor) if context.cursor else {})
+    tick = _Tick(clock.now(), zuora.sync.lag_seconds, json.loads(context.cursor) if context.cursor else {})
     busy = syncing_models(context.instance)
     storage, folder = lake.storage(), lake.folder()
     latest: dict[tuple[str, datetime], datetime | None] = {}
@@ -134,7 +135,9 @@ def zuora_changes(
     cursor = json.dumps(tick.cursor, sort_keys=True)
     if tick.requests:
         return dg.SensorResult(run_requests=tick.requests, cursor=cursor)
-    return dg.SensorResult(skip_reason=dg.SkipReason(skip_reason(tick, zuora.lag_seconds)), cursor=cursor)
+    return dg.SensorResult(
+        skip_reason=dg.SkipReason(skip_reason(tick, zuora.sync.lag_seconds)), cursor=cursor
+    )
 
 
 def skip_reason(tick: _Tick, lag_seconds: int) -> str:
@@ -147,19 +150,25 @@ def skip_reason(tick: _Tick, lag_seconds: int) -> str:
             "(ZUORA_LAG_SECONDS) and sync on a later tick"
         )
     if tick.no_probe:
-        reason += f"; {', '.join(tick.no_probe)} have no cheap change probe and sync in the nightly consolidation"
+        reason += (
+            f"; {', '.join(tick.no_probe)} have no cheap change probe and sync in the nightly consolidation"
+        )
     return reason
 
 
-@dg.schedule(
-    name="nightly_consolidation",
-    cron_schedule=CONSOLIDATION_CRON,
-    execution_timezone="UTC",
-    target=dg.AssetSelection.groups("zuora", "athena"),
-    description="Replaces yesterday's partition of every model with one clean transfer (one set of files per day) "
-    "and removes the manifests of transfers replaced longer ago than ZUORA_MANIFEST_RETENTION_DAYS.",
-    default_status=dg.DefaultScheduleStatus.STOPPED,
-)
+def consolidation_schedule(cron: str) -> dg.ScheduleDefinition:
+    """The `nightly_consolidation` schedule, on `cron` (ZUORA_CONSOLIDATION_CRON, UTC)."""
+    return dg.schedule(
+        name="nightly_consolidation",
+        cron_schedule=cron,
+        execution_timezone="UTC",
+        target=dg.AssetSelection.groups("zuora", "athena"),
+        description="Replaces yesterday's partition of every model with one clean transfer (one set of files per "
+        "day) and removes the manifests of transfers replaced longer ago than ZUORA_MANIFEST_RETENTION_DAYS.",
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+    )(nightly_consolidation)
+
+
 def nightly_consolidation(context: dg.ScheduleEvaluationContext):
     yesterday = (context.scheduled_execution_time.astimezone(UTC) - timedelta(days=1)).date().isoformat()
     return dg.RunRequest(

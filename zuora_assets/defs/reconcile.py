@@ -22,13 +22,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from zuora_assets.athena.reconcile import gone_keys
-from zuora_assets.defs.clock import ClockResource, snapshot_of
+from zuora_assets.defs.clock import ClockParam, snapshot_of
 from zuora_assets.defs.failures import RETRY_POLICY, fail_fast_unless_transient
 from zuora_assets.defs.resources import LakeResource, ZuoraSource
-from zuora_assets.defs.upkeep_settings import UpkeepSettings
 from zuora_assets.lake import layout
 from zuora_assets.lake.readers import model_files, partition_dataset
 from zuora_assets.lake.transfer import write_transfer
+from zuora_assets.settings import UpkeepSettings
 from zuora_assets.zuora.catalog import DELETED_COLUMN, MODELS, TRANSFERRED_AT_COLUMN, ZuoraModel
 
 GROUP = "zuora_reconcile"
@@ -48,11 +48,10 @@ def reconcile_asset(model: ZuoraModel) -> dg.AssetsDefinition:
         group_name=GROUP,
         deps=[dg.AssetKey(["zuora", model.name])],
         kinds={"zuora", "duckdb"},
-        owners=["team:data-platform"],
         pool="zuora_api",
         retry_policy=RETRY_POLICY,
     )
-    def _asset(context: dg.AssetExecutionContext, zuora: ZuoraSource, lake: LakeResource, clock: ClockResource):
+    def _asset(context: dg.AssetExecutionContext, zuora: ZuoraSource, lake: LakeResource, clock: ClockParam):
         with fail_fast_unless_transient(f"{GROUP}/{model.name}"):
             return reconcile(context, zuora, lake, clock, model)
 
@@ -64,7 +63,7 @@ def reconcile(context, zuora: ZuoraSource, lake: LakeResource, clock, model: Zuo
     if not model_files(storage, folder, model.name):
         context.log.info(f"{model.name}: the lake holds no rows yet; nothing to reconcile, no export sent")
         return dg.MaterializeResult(metadata={"tombstones": 0, "zuora_live_ids": 0})
-    settings = UpkeepSettings.from_env()
+    memory_limit = lake.settings.load().upkeep.reconcile_memory_limit
     snapshot = snapshot_of(clock)
     with tempfile.TemporaryDirectory(prefix=f"zuora-ids-{model.name}-") as tmp:
         ids_file = Path(tmp) / "ids.parquet"
@@ -76,7 +75,7 @@ def reconcile(context, zuora: ZuoraSource, lake: LakeResource, clock, model: Zuo
         context.log.info(f"{model.name}: Zuora has {live:,} live record(s) at {snapshot.isoformat()}")
         versions = partition_dataset(storage, folder, model.name)
         schema = _tombstone_schema(versions.schema)
-        gone = gone_keys(versions, [ids_file], snapshot=snapshot, memory_limit=settings.reconcile_memory_limit,
+        gone = gone_keys(versions, [ids_file], snapshot=snapshot, memory_limit=memory_limit,
                          temp_dir=tmp)
         tombstones = _tombstones(gone, schema, snapshot)
         first = next(tombstones, None)

@@ -9,7 +9,7 @@ from datetime import UTC, date, timedelta
 import dagster as dg
 
 from zuora_assets.defs.assets import MODE_TAG, REREAD_TAG
-from zuora_assets.defs.upkeep_settings import UpkeepSettings
+from zuora_assets.settings import UpkeepSettings
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
