@@ -20,7 +20,7 @@ from zuora_assets.defs.connection_check import test_connection
 from zuora_assets.defs.io_manager import LakeIOManager
 from zuora_assets.defs.partitions import daily_partitions
 from zuora_assets.defs.resources import CatalogResource, LakeResource, SettingsResource, ZuoraSource
-from zuora_assets.defs.upkeep import upkeep_definitions
+from zuora_assets.defs.upkeep import upkeep_assets, upkeep_schedules
 from zuora_assets.settings import Settings, SettingsError
 
 sync_job = dg.define_asset_job(
@@ -74,17 +74,18 @@ def build_definitions(
         athena = athena_assets(partitions, settings)
         rows = rows_checks(partitions)
     freshness = freshness_checks(sync.freshness_hour)
-    return dg.Definitions.merge(upkeep_definitions(partitions, settings.upkeep), dg.Definitions(
-        assets=[*sources, *athena],
+    return dg.Definitions(
+        assets=[*sources, *athena, *upkeep_assets()],
         asset_checks=[*rows, *schema_checks(), *freshness],
         jobs=[sync_job, test_connection],
         sensors=[change_sensor(sync.sensor_interval_seconds)],
         schedules=[
             consolidation_schedule(sync.consolidation_cron),
             freshness_schedule(freshness, sync.freshness_hour),
+            *upkeep_schedules(partitions, settings.upkeep),
         ],
         resources=build_resources(environ, clock, literal=literal),
-    ))
+    )
 
 
 def load_definitions(environ: Mapping[str, str] = os.environ) -> dg.Definitions:

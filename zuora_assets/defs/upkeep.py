@@ -1,5 +1,5 @@
-"""The scheduled upkeep of the lake as one set of definitions: the weekly reconciliation of deletes and the
-silent-field re-read, with their settings (`Settings.upkeep`)."""
+"""The scheduled upkeep of the lake: the weekly reconciliation of deletes (its assets and schedule) and the
+silent-field re-read (its schedule), with their settings (`Settings.upkeep`)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ from zuora_assets.defs.reread import reread_schedule
 from zuora_assets.settings import UpkeepSettings
 
 
-def upkeep_definitions(partitions: dg.TimeWindowPartitionsDefinition, settings: UpkeepSettings) -> dg.Definitions:
-    return dg.Definitions(
-        assets=reconcile_assets(),
-        schedules=[reconcile_schedule(settings), reread_schedule(settings, partitions)],
-    )
+def upkeep_assets() -> list[dg.AssetsDefinition]:
+    return reconcile_assets()
+
+
+def upkeep_schedules(
+    partitions: dg.TimeWindowPartitionsDefinition, settings: UpkeepSettings
+) -> list[dg.ScheduleDefinition]:
+    return [reconcile_schedule(settings), reread_schedule(settings, partitions)]
