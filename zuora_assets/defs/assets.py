@@ -143,9 +143,17 @@ def extract(
         extraction = zuora.extractor(client, context.log).extract(model, start, end)
         prune = context.run.tags.get(CONSOLIDATION_TAG) == "true"
         silent = silent_changes(context, lake, model) if context.run.tags.get(REREAD_TAG) == "true" else None
-        batches = silent.observe(extraction.batches) if silent else extraction.batches
-        report = (lambda: silent.result.metadata() if silent.result else {}) if silent else None
-        transfer = ModelTransfer(extraction.schema, batches, (start, end), mode, snapshot, clock, prune, report)
+        transfer = ModelTransfer(
+            extraction.schema,
+            silent.observe(extraction.batches) if silent else extraction.batches,
+            (start, end),
+            mode,
+            snapshot,
+            clock,
+            add_partition_metadata=lambda metadata, dt: context.add_asset_metadata(metadata, partition_key=dt),
+            prune_manifests=prune,
+            report=(lambda: silent.result.metadata() if silent.result else {}) if silent else None,
+        )
         yield dg.Output(transfer)
         if silent is not None and silent.result is not None:
             r = silent.result
