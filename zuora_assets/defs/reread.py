@@ -39,7 +39,7 @@ def reread_schedule(settings: UpkeepSettings, partitions: dg.TimeWindowPartition
         name="silent_field_reread",
         cron_schedule=settings.reread_cron,
         execution_timezone="UTC",
-        target=dg.AssetSelection.keys(*[dg.AssetKey([g, n]) for n in settings.reread_days for g in ("zuora", "athena")]),
+        target=dg.AssetSelection.assets(*[dg.AssetKey([g, n]) for n in settings.reread_days for g in ("zuora", "athena")]),
         description="Re-reads the models whose fields Zuora changes without touching UpdatedDate (balances) in "
         f"replace mode, and counts the rows changed only in those fields: {models or 'none'}.",
         default_status=dg.DefaultScheduleStatus.STOPPED,
