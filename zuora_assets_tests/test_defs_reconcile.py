@@ -126,6 +126,29 @@ def test_an_id_updated_after_the_sync_and_a_new_one_are_never_tombstoned(local_l
     assert created not in before
 
 
+def test_an_export_with_no_live_record_writes_no_tombstone_and_says_what_to_check(local_lake, serve, monkeypatch):
+    start = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(days=3)
+    monkeypatch.setenv("ZUORA_START_DATE", (start - timedelta(days=6)).date().isoformat())
+    sim = serve(seed=23, accounts=4, days=5, now=start, clock_follows_wall=False)
+    clock = SimTime(sim)
+    days = [(start.date() - timedelta(days=k)).isoformat() for k in range(5, -1, -1)]
+    assert materialize(["zuora/account", "athena/account"], days, clock=clock).success
+    before = current_ids("local")
+    sim.set_clock(start + timedelta(hours=1))
+    for rid in before:
+        sim.delete("Account", rid)
+    sim.set_clock(start + timedelta(days=41))
+    defs = build_definitions(os.environ, clock)
+    result = dg.materialize(
+        [defs.get_assets_def(dg.AssetKey(["zuora_reconcile", "account"]))], resources=defs.resources,
+        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
+    )
+    [failure] = result.get_step_failure_events()
+    assert "exported no live Account record" in failure.event_specific_data.error.message
+    assert dg.DagsterEventType.STEP_UP_FOR_RETRY not in [e.event_type for e in result.all_events]
+    assert current_ids("local") == before, "nothing tombstoned"
+
+
 def test_bad_reconciliation_settings_name_the_variable_and_the_rule():
     with pytest.raises(SettingsError) as err:
         Settings.from_env({

@@ -68,11 +68,18 @@ def reconcile(context, zuora: ZuoraSource, lake: LakeResource, clock, model: Zuo
     with tempfile.TemporaryDirectory(prefix=f"zuora-ids-{model.name}-") as tmp:
         ids_file = Path(tmp) / "ids.parquet"
         with zuora.client() as client:
-            # Past the snapshot too: a record updated while the export runs is still live (the guard above keeps
+            # Past the snapshot too: a record updated while the export runs is still live (and `gone_keys` keeps
             # lake versions at or after the snapshot anyway).
             extraction = zuora.extractor(client, context.log).extract(model.ids_only(), IDS_FROM, snapshot + AHEAD)
             live = _write_ids(extraction.batches, ids_file)
         context.log.info(f"{model.name}: Zuora has {live:,} live record(s) at {snapshot.isoformat()}")
+        if live == 0:
+            raise dg.Failure(
+                description=f"{model.name}: Zuora exported no live {model.object} record while the lake holds some; "
+                "no tombstone written. If every record really was deleted, remove the model's folder from the lake; "
+                "otherwise check the tenant and entity the settings reach (ZUORA_BASE_URL, ZUORA_ENTITY_ID).",
+                allow_retries=False,
+            )
         versions = partition_dataset(storage, folder, model.name)
         schema = _tombstone_schema(versions.schema)
         gone = gone_keys(versions, [ids_file], snapshot=snapshot, memory_limit=memory_limit,
