@@ -21,6 +21,7 @@ from zuora_assets.defs.health import health_schedule, lake_health
 from zuora_assets.defs.io_manager import LakeIOManager
 from zuora_assets.defs.partitions import daily_partitions
 from zuora_assets.defs.resources import CatalogResource, LakeResource, SettingsResource, ZuoraSource
+from zuora_assets.defs.upkeep import upkeep_assets, upkeep_schedules
 from zuora_assets.settings import Settings, SettingsError
 
 sync_job = dg.define_asset_job(
@@ -75,7 +76,7 @@ def build_definitions(
         rows = rows_checks(partitions)
     freshness = freshness_checks(sync.freshness_hour)
     return dg.Definitions(
-        assets=[*sources, *athena, lake_health],
+        assets=[*sources, *athena, lake_health, *upkeep_assets()],
         asset_checks=[*rows, *schema_checks(), *freshness],
         jobs=[sync_job, test_connection],
         sensors=[change_sensor(sync.sensor_interval_seconds)],
@@ -83,6 +84,7 @@ def build_definitions(
             consolidation_schedule(sync.consolidation_cron),
             freshness_schedule(freshness, sync.freshness_hour),
             health_schedule(settings.health.cron),
+            *upkeep_schedules(partitions, settings.upkeep),
         ],
         resources=build_resources(environ, clock, literal=literal),
     )

@@ -341,3 +341,22 @@ def test_naive_clock_is_rejected(storage: Storage) -> None:
     with pytest.raises(ValueError, match="naive"):
         write(storage, ["2026-11-01"], clock=lambda: datetime(2026, 11, 1))
     assert data_keys(storage) == []
+
+
+def test_a_transfer_detected_by_a_comparison_survives_replaces_and_moves_no_sync_state(storage: Storage) -> None:
+    from zuora_assets.lake.state import load_state
+
+    [dt] = days("2026-03-02", 1)
+    write(storage, [dt], mode="append")
+    before = load_state(storage, FOLDER, MODEL)
+    late = [{**r, "id": f"gone-{i}"} for i, r in enumerate(rows([dt], 3, "tomb"))]
+    [found] = write(storage, [dt], late, mode="append", detected_by="reconciliation",
+                    window=(datetime(2000, 1, 1, tzinfo=UTC), window_of([dt])[1]))
+    [manifest] = read_manifests(storage, FOLDER, MODEL, keys=[found.manifest_key])
+    assert manifest.detected_by == "reconciliation"
+    assert load_state(storage, FOLDER, MODEL) == before, "rows found by a comparison are no window of changes"
+
+    [replace] = write(storage, [dt])  # the nightly consolidation: a newer replace of the partition
+    assert found.transfer_ts in transfers_in(storage, dt) and replace.transfer_ts in transfers_in(storage, dt)
+    assert len(transfers_in(storage, dt)) == 2, "the older append is gone, the detected transfer stays"
+    assert {f"gone-{i}" for i in range(3)} <= set(partition_ids(storage, dt))

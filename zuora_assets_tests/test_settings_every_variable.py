@@ -59,6 +59,11 @@ BAD = {
     "ZUORA_HEALTH_CRON": ("daily", {}),
     "ZUORA_HEALTH_SMALL_FILE_MB": ("0", {}),
     "ZUORA_HEALTH_MEMORY_MB": ("lots", {}),
+    "ZUORA_RECONCILE_CRON": ("every sunday", {}),
+    "ZUORA_RECONCILE_SKIP": ("acount", {}),
+    "ZUORA_RECONCILE_MEMORY_LIMIT": ("lots", {}),
+    "ZUORA_REREAD_CRON": ("30 3 * *", {}),
+    "ZUORA_REREAD_DAYS": ("invoice=soon", {}),
 }
 
 

@@ -12,11 +12,14 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
+from zuora_assets.athena.silent import SilentChanges
 from zuora_assets.defs.clock import ClockParam, snapshot_of
 from zuora_assets.defs.failures import RETRY_POLICY, fail_fast_unless_transient
 from zuora_assets.defs.io_manager import ModelTransfer
 from zuora_assets.defs.partitions import pin_first_day
 from zuora_assets.defs.resources import LakeResource, ZuoraSource, describe_mode, table_name
+from zuora_assets.lake import layout
+from zuora_assets.lake.readers import model_files, partition_dataset
 from zuora_assets.lake.state import load_state
 from zuora_assets.settings import Settings
 from zuora_assets.zuora.catalog import MODELS, ZuoraModel, snake_case
@@ -24,6 +27,7 @@ from zuora_assets.zuora.catalog import MODELS, ZuoraModel, snake_case
 MODE_TAG = "zuora/mode"
 MODES = ("replace", "append")
 CONSOLIDATION_TAG = "zuora/consolidation"  # "true" on the nightly consolidation: it also prunes manifests
+REREAD_TAG = "zuora/reread"  # "true" on the silent-field re-read: it counts rows changed only in silent fields
 CODE_VERSION = "1"
 
 
@@ -138,9 +142,10 @@ def extract(
     with zuora.client() as client:
         extraction = zuora.extractor(client, context.log).extract(model, start, end)
         prune = context.run.tags.get(CONSOLIDATION_TAG) == "true"
+        silent = silent_changes(context, lake, model) if context.run.tags.get(REREAD_TAG) == "true" else None
         transfer = ModelTransfer(
             extraction.schema,
-            extraction.batches,
+            silent.observe(extraction.batches) if silent else extraction.batches,
             (start, end),
             mode,
             snapshot,
@@ -148,12 +153,34 @@ def extract(
             add_partition_metadata=lambda metadata, dt: context.add_asset_metadata(metadata, partition_key=dt),
             prune_manifests=prune,
             unique_columns=(snake_case(model.primary_key),),
+            report=(lambda: silent.result.metadata() if silent.result else {}) if silent else None,
         )
         yield dg.Output(transfer)
+        if silent is not None and silent.result is not None:
+            r = silent.result
+            context.log.info(
+                f"{model.name}: re-read {r.rows:,} row(s): {r.silent_only:,} changed only in fields Zuora changes "
+                f"without UpdatedDate ({', '.join(silent.silent)}), {r.other:,} in other fields, {r.new:,} new"
+            )
         if extraction.dropped_fields:
             context.log.warning(
                 f"{model.name}: fields dropped for this run: {', '.join(extraction.dropped_fields)}"
             )
+
+
+def silent_changes(
+    context: dg.AssetExecutionContext, lake: LakeResource, model: ZuoraModel
+) -> SilentChanges | None:
+    """The comparison of a re-read with the lake's previous versions (partitions from the run's first on), for a
+    model with silent fields; the previous versions are copied before the re-read is written."""
+    if not model.silent_fields:
+        return None
+    storage, folder = lake.storage(), lake.folder()
+    first = context.partition_key_range.start
+    files = model_files(storage, folder, model.name)
+    dts = sorted({dt for o in files if (dt := layout.dt_of_key(o.key)) >= first})
+    silent = [snake_case(f) for f in model.silent_fields]
+    return SilentChanges(partition_dataset(storage, folder, model.name, dts), silent)
 
 
 def zuora_assets(partitions_def: dg.PartitionsDefinition, settings: Settings) -> list[dg.AssetsDefinition]:

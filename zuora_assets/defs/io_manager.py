@@ -48,6 +48,7 @@ class ModelTransfer:
     add_partition_metadata: Callable[[dict, str], None]
     prune_manifests: bool = False
     unique_columns: tuple[str, ...] = ()  # the model's primary key: written without a Parquet dictionary
+    report: Any = None  # a callable giving more metadata once the rows are written (e.g. the silent-field counts)
 
 
 class ProgressLog:
@@ -120,6 +121,8 @@ class LakeIOManager(dg.ConfigurableIOManager):
                     "newer snapshot that committed first; its files were removed"
                 )
         transfer = {"transfer_seconds": round(seconds, 1), "rows_per_second": round(rows / seconds) if seconds else 0}
+        if obj.report is not None:
+            transfer.update(obj.report())
         if obj.prune_manifests:
             with fail_fast_unless_transient(f"zuora/{model}: pruning replaced manifests"):
                 transfer["pruned_manifests"] = self._prune(context, storage, folder, model, obj)

@@ -74,6 +74,11 @@ class SettingsResource(dg.ConfigurableResource):
     zuora_health_cron: str | None = None
     zuora_health_small_file_mb: str | None = None
     zuora_health_memory_mb: str | None = None
+    zuora_reconcile_cron: str | None = None
+    zuora_reconcile_skip: str | None = None
+    zuora_reconcile_memory_limit: str | None = None
+    zuora_reread_cron: str | None = None
+    zuora_reread_days: str | None = None
 
     def load(self) -> Settings:
         return validated(tuple((name, getattr(self, name.lower())) for name in ENV_VARS))

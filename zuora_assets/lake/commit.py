@@ -5,6 +5,9 @@ Per partition: the manifest is put (the commit), then ONE listing of the partiti
   it deletes its own files and manifest and reports "superseded by <ts>" (a replace or an append alike);
 - otherwise a replace deletes the files older than its own timestamp (never newer ones); an append deletes
   nothing. A newer *append* never makes anything yield (it does not hold the whole partition).
+- a transfer whose rows a comparison found (manifest `detected_by`, e.g. reconciliation tombstones) never
+  yields, and a replace keeps its files: the source no longer exports those rows, so no re-read could
+  restore them.
 Why after the commit: the newest replace lists after committing, so it removes everything older uploaded
 before its listing; an older transfer that uploads later sees the newer committed replace in its own listing.
 Manifests of newer transfers are read only when the listing shows newer files (runs overlapping).
@@ -19,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from zuora_assets.lake import layout
-from zuora_assets.lake.manifest import Manifest, ManifestFile, read_manifest, write_manifest
+from zuora_assets.lake.manifest import Manifest, ManifestFile, read_manifest, read_manifests, write_manifest
 from zuora_assets.lake.storage import KeyExists, ObjectInfo, StorageError
 from zuora_assets.lake.upload import PartitionTransfer, TransferSpec, Uploader
 
@@ -107,6 +110,7 @@ def _manifest(spec: TransferSpec, partition: PartitionTransfer) -> Manifest:
         files=files,
         schema=tuple((f.name, str(f.type)) for f in spec.file_schema),
         run_id=spec.run_id,
+        detected_by=spec.detected_by,
     )
 
 
@@ -119,12 +123,13 @@ def settle(spec: TransferSpec, write: PartitionWrite) -> None:
         if parsed is not None and "/" not in obj.key[len(prefix) :]:
             by_ts.setdefault(parsed[1], []).append(obj.key)
     newer = _newer_replace(spec, write, sorted((ts for ts in by_ts if ts > write.transfer_ts), reverse=True))
-    if newer is not None:
+    if newer is not None and spec.detected_by is None:
         spec.storage.delete([*(f.key for f in write.files), write.manifest_key])
         write.superseded_by = newer
         return
     if write.mode == "replace":
-        older = [key for ts, keys in sorted(by_ts.items()) if ts < write.transfer_ts for key in keys]
+        kept = _detected(spec, write.dt, [ts for ts in by_ts if ts < write.transfer_ts])
+        older = [key for ts, keys in sorted(by_ts.items()) if ts < write.transfer_ts and ts not in kept for key in keys]
         if older:
             spec.storage.delete(older)
         write.deleted_keys = older
@@ -137,6 +142,16 @@ def _newer_replace(spec: TransferSpec, write: PartitionWrite, newer: list[str]) 
         if manifest is not None and manifest.mode == "replace":
             return ts
     return None
+
+
+def _detected(spec: TransferSpec, dt: str, older: list[str]) -> set[str]:
+    """The `older` transfers of partition `dt` whose rows a comparison found (their manifest says
+    `detected_by`): a replace keeps them, since the source no longer exports those rows (e.g. tombstones of
+    records deleted beyond its retention). One manifest read per older transfer, in parallel."""
+    if not older:
+        return set()
+    keys = [layout.manifest_key(spec.folder, spec.model, dt, ts) for ts in older]
+    return {m.transfer_ts for m in read_manifests(spec.storage, spec.folder, spec.model, keys=keys) if m.detected_by}
 
 
 def settle_all(spec: TransferSpec, writes: list[PartitionWrite]) -> None:

@@ -45,6 +45,9 @@ class Manifest:
     schema: tuple[tuple[str, str], ...]  # (column, Arrow type)
     replaced_keys: tuple[str, ...] = ()  # filled by format-1 writers before the snapshot order; now empty
     run_id: str | None = None
+    # How the rows were found when they are not a window of changes (e.g. "reconciliation": tombstones of
+    # keys gone from the source); such a transfer survives replaces of its partition and moves no sync state.
+    detected_by: str | None = None
     key: str = field(default="", compare=False)
 
     def to_json(self) -> bytes:

@@ -130,7 +130,7 @@ def rebuild_state(storage: Storage, folder: str, model: str, known: Iterable[Com
     except StorageError as err:
         raise StorageError(f"cannot rebuild the sync state of model {model!r} from its manifests: {err}") from err
     commits = [*(known_by_key[k] for k in listed if k in known_by_key)]
-    commits += [Commit(m.dt, m.transfer_ts, m.mode, m.window_end) for m in manifests]
+    commits += [Commit(m.dt, m.transfer_ts, m.mode, m.window_end) for m in manifests if not m.detected_by]
     oldest: dict[str, str] = {}
     newest_replace: dict[str, str] = {}
     for c in commits:

@@ -79,6 +79,7 @@ def write_transfer(
     limits: FileLimits | None = None,
     budget: MemoryBudget = DEFAULT_BUDGET,
     unique_columns: Iterable[str] = (),
+    detected_by: str | None = None,
 ) -> list[PartitionWrite]:
     """Write `batches` of `model` as one transfer per partition in `partitions`; return one write per partition.
 
@@ -90,11 +91,13 @@ def write_transfer(
     Arrow bytes consumed and the seconds since the start. `budget` bounds the memory (row groups of
     `budget.row_group_bytes` unless `limits` says otherwise) and the finished files waiting for upload.
     `unique_columns` (a key whose values never repeat) are written without a dictionary.
+    `detected_by` (e.g. "reconciliation") marks rows found by a comparison rather than a window of changes: the
+    manifest says so, a later replace of the partition keeps them, and the sync state does not move.
     """
     request = _validate(
         storage, folder, model, schema, partition_column, partitions, window, mode, snapshot, clock, sleep,
         run_id, limits or FileLimits(row_group_bytes=budget.row_group_bytes), budget.pending_files,
-        tuple(unique_columns),
+        tuple(unique_columns), detected_by,
     )
     _remove_stale_temp_files(storage)
     uploader = Uploader(request.spec)
@@ -132,6 +135,7 @@ def _validate(
     limits: FileLimits,
     pending_files: int,
     unique_columns: tuple[str, ...],
+    detected_by: str | None = None,
 ) -> _Request:
     model = layout.check_model(model)
     where = f"model {model!r}"
@@ -178,6 +182,7 @@ def _validate(
         run_id=run_id,
         pending_files=pending_files,
         unique_columns=unique_columns,
+        detected_by=detected_by,
     )
     return _Request(spec, input_schema, partition_column, owned)
 
@@ -235,6 +240,8 @@ def _split_by_dt(batch: pa.RecordBatch, request: _Request) -> Iterator[tuple[str
 def _record(request: _Request, writes: list[PartitionWrite], cause: BaseException | None = None) -> None:
     """Merge the committed (not superseded) partitions into the sync state."""
     spec = request.spec
+    if spec.detected_by is not None:
+        return  # rows found by a comparison: no window of changes was synced
     commits = [
         Commit(w.dt, w.transfer_ts, w.mode, spec.window[1], replaced_older=bool(w.deleted_keys))
         for w in writes

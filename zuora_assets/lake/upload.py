@@ -76,6 +76,7 @@ class TransferSpec:
     upload_workers: int = UPLOAD_WORKERS
     pending_files: int = DEFAULT_BUDGET.pending_files
     unique_columns: tuple[str, ...] = ()  # written without a dictionary (`parquet.writer_options`)
+    detected_by: str | None = None  # see Manifest.detected_by
 
 
 class Uploader:

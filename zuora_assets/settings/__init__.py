@@ -2,7 +2,8 @@
 
 With no `ZUORA_CLIENT_ID` the source is the embedded simulator (`Settings.zuora is None`); with no
 `AWS_BUCKET` the destination is the local lake folder (`Settings.aws is None`); `Settings.sync` holds the
-timing and limits. `.env.example` documents every variable; each problem is one line "VARIABLE: problem".
+timing and limits, `Settings.upkeep` the reconciliation and re-read schedules. `.env.example` documents
+every variable; each problem is one line "VARIABLE: problem".
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from zuora_assets.settings.sync import (
     read_start_date,
     read_sync,
 )
+from zuora_assets.settings.upkeep import UPKEEP_VARS, UpkeepSettings, read_upkeep
 from zuora_assets.settings.zuora import ZUORA_ENVIRONMENTS, ZUORA_VARS, ZuoraSettings, read_zuora
 
 __all__ = [
@@ -40,13 +42,16 @@ __all__ = [
     "Settings",
     "SettingsError",
     "SyncSettings",
+    "UpkeepSettings",
     "ZuoraSettings",
 ]
 
 DEFAULT_LOCAL_DIR = "./.lake"
 
 # Every setting is one environment variable, in the order of `.env.example`.
-ENV_VARS = (*ZUORA_VARS, "ZUORA_START_DATE", "ZUORA_ATHENA_HOME", *AWS_VARS, *SYNC_VARS[1:], *HEALTH_VARS)
+ENV_VARS = (
+    *ZUORA_VARS, "ZUORA_START_DATE", "ZUORA_ATHENA_HOME", *AWS_VARS, *SYNC_VARS[1:], *HEALTH_VARS, *UPKEEP_VARS
+)
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,7 @@ class Settings:
     start_date: date | None
     sync: SyncSettings = field(default_factory=SyncSettings)
     health: HealthSettings = field(default_factory=HealthSettings)
+    upkeep: UpkeepSettings = field(default_factory=UpkeepSettings)
 
     @property
     def manifest_retention_days(self) -> int:
@@ -82,6 +88,7 @@ class Settings:
             start_date=read_start_date(reader, today, required=reader.get("AWS_BUCKET") is not None),
             sync=read_sync(reader),
             health=read_health(reader),
+            upkeep=read_upkeep(reader),
         )
         reader.raise_problems()
         return settings

@@ -1,4 +1,6 @@
-"""The simulator's control plane, `/__sim/*`: records, clock, faults, request log, reset, lag, fields, bursts.
+"""The simulator's control plane, `/__sim/*`: records, clock, faults, request log, reset, lag, fields, bursts,
+silent changes (`POST /__sim/silent/<Object>/<Id>`: silent fields such as Balance change, UpdatedDate stays) and
+re-created records (`POST /__sim/recreate/<Object>/<Id>`: a deleted Id is live again).
 
 Not part of Zuora. Errors are 400 `{"error": "..."}`; unknown paths 404.
 """
@@ -30,6 +32,8 @@ class ControlPlane:
         self.routes: list[tuple[str, re.Pattern, Callable[..., Any]]] = [
             ("POST", r(r"^/__sim/records/(?P<obj>[^/]+)$"), self.upsert),
             ("DELETE", r(r"^/__sim/records/(?P<obj>[^/]+)/(?P<rid>[^/]+)$"), self.delete),
+            ("POST", r(r"^/__sim/silent/(?P<obj>[^/]+)/(?P<rid>[^/]+)$"), self.silent_change),
+            ("POST", r(r"^/__sim/recreate/(?P<obj>[^/]+)/(?P<rid>[^/]+)$"), self.recreate),
             ("GET", r(r"^/__sim/clock$"), self.clock),
             ("POST", r(r"^/__sim/clock$"), self.set_clock),
             ("GET", r(r"^/__sim/faults$"), lambda req: {"rules": self.sim.faults.list()}),
@@ -74,6 +78,12 @@ class ControlPlane:
 
     def delete(self, req: Request, obj: str, rid: str) -> dict[str, Any]:
         return self.sim.delete(obj, rid, entity=self._entity(req))
+
+    def silent_change(self, req: Request, obj: str, rid: str) -> dict[str, Any]:
+        return self.sim.silent_change(obj, rid, self._body(req), entity=self._entity(req))
+
+    def recreate(self, req: Request, obj: str, rid: str) -> dict[str, Any]:
+        return self.sim.recreate(obj, rid, self._body(req), entity=self._entity(req))
 
     def clock(self, req: Request) -> dict[str, Any]:
         return {"now": tz.iso_z(self.sim.clock_ms())}

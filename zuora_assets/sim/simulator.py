@@ -158,6 +158,14 @@ class Simulator:
         """Soft-delete a record at the sim clock (exported as a tombstone for 30 sim-days)."""
         return self.tenant(entity).delete(object, id, self.clock_ms(), self._lag_ms)
 
+    def silent_change(self, object: str, id: str, record: dict[str, Any], *, entity: str | None = None) -> dict[str, Any]:
+        """Change silent fields (catalog `silent`, e.g. Account.Balance) without touching UpdatedDate, as Zuora does."""
+        return self.tenant(entity).silent_change(object, id, record, self.clock_ms(), self._lag_ms)
+
+    def recreate(self, object: str, id: str, record: dict[str, Any], *, entity: str | None = None) -> dict[str, Any]:
+        """Bring a deleted record back live under its Id (UpdatedDate = the sim clock)."""
+        return self.tenant(entity).recreate(object, id, record, self.clock_ms(), self._lag_ms)
+
     def add_burst(self, object: str, n: int, at: datetime | None = None, *,
                   entity: str | None = None) -> int:
         """Add `n` new records of `object` all with UpdatedDate in the second `at` (default: the sim clock)."""

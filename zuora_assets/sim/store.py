@@ -127,6 +127,38 @@ class ModelStore:
             self._add_version(row, change.visible_ms, current)
         return jsonable({k: v for k, v in row.items() if k in self.exported}, self.known)
 
+    def silent_change(self, rid: str, record: Mapping[str, Any], visible_ms: int) -> dict:
+        """Change fields Zuora maintains itself (a balance after a payment elsewhere) as Zuora does: a new version
+        with the same UpdatedDate and UpdatedById, so an incremental export by UpdatedDate never sees it. Only the
+        model's silent fields (catalog `silent`) change this way."""
+        values = self.coerce(record)
+        loud = sorted(set(values) - set(self.model.silent_fields))
+        if loud or not values:
+            raise ValueError(f"{self.model.object}: {', '.join(loud) or 'no field'} given; only fields Zuora changes "
+                             f"without UpdatedDate change silently: {', '.join(self.model.silent_fields) or 'none'}")
+        with self._lock:
+            current = self._open_version(rid)
+            if current is None or self._row(*current)[DELETED]:
+                raise KeyError(f"{self.model.object} has no live record with Id {rid!r}")
+            row = self._row(*current)
+            row.update(values)
+            self._add_version(row, visible_ms, current)
+        return jsonable({k: v for k, v in row.items() if k in self.exported}, self.known)
+
+    def recreate(self, rid: str, record: Mapping[str, Any], change: Change) -> dict:
+        """Bring a deleted record back under its Id (a restore from a backup, or a test of ids that reappear):
+        a new live version with the tombstone's last values and `record`, UpdatedDate = the change time."""
+        values = self.coerce(record)
+        with self._lock:
+            current = self._open_version(rid)
+            if current is None or not self._row(*current)[DELETED]:
+                raise KeyError(f"{self.model.object} has no deleted record with Id {rid!r} to re-create")
+            row = self._row(*current)
+            row.update(values)
+            row.update(UpdatedDate=change.at_ms, UpdatedById=change.user, **{DELETED: False})
+            self._add_version(row, change.visible_ms, current)
+        return jsonable({k: v for k, v in row.items() if k in self.exported}, self.known)
+
     def append(self, table: pa.Table, visible_ms: int) -> None:
         """Add new records (a burst); `table` has Zuora field columns and `_deleted`."""
         with self._lock:

@@ -73,6 +73,13 @@ class Tenant:
     def delete(self, obj: str, rid: str, at_ms: int, lag_ms: int) -> dict:
         return self.store(obj).delete(rid, Change(at_ms - at_ms % 1000, at_ms - at_ms % 1000 + lag_ms, SIM_USER))
 
+    def silent_change(self, obj: str, rid: str, record: Mapping[str, Any], at_ms: int, lag_ms: int) -> dict:
+        return self.store(obj).silent_change(rid, record, at_ms + lag_ms)
+
+    def recreate(self, obj: str, rid: str, record: Mapping[str, Any], at_ms: int, lag_ms: int) -> dict:
+        at = at_ms - at_ms % 1000
+        return self.store(obj).recreate(rid, record, Change(at, at + lag_ms, SIM_USER))
+
     def burst(self, obj: str, n: int, at_ms: int, lag_ms: int) -> int:
         """Add `n` new records of `obj` all updated in the same second `at_ms` (copies of live records)."""
         store = self.store(obj)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -116,10 +116,21 @@ class ZuoraModel:
     soap_fields: tuple[Field, ...] = ()
     joins: dict[str, tuple[str, ...]] = field(default_factory=dict)
     options: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    described: bool = True  # a run asks describe for the tenant's fields (custom ones); false: exactly `fields`
+    silent_fields: tuple[str, ...] = ()  # fields Zuora changes without touching UpdatedDate (see models.toml)
+    silent_source: str = ""
+    reread_days: int | None = None  # re-read window of the silent-field refresh; None: every partition
 
     @property
     def name(self) -> str:
         return snake_case(self.object)
+
+    def ids_only(self) -> ZuoraModel:
+        """This model narrowed to its live records' `Id` (and `UpdatedDate`, the window the export splits by):
+        no deleted records, no describe, no custom fields. The reconciliation's cheap full export."""
+        keep = (self.primary_key, self.cursor)
+        return replace(self, fields=tuple(f for f in self.fields if f.name in keep), exports_deletes=False,
+                       described=False, joins={})
 
     def field(self, name: str) -> Field:
         for f in self.fields:
@@ -194,9 +205,19 @@ def _model(obj: str, spec: dict) -> ZuoraModel:
     for name in options:
         if name not in names or next(f for f in fields if f.name == name).type != "picklist":
             raise CatalogError(f"{CATALOG_FILE.name} [{obj}] options.{name}: not a picklist field of {obj}")
+    silent = tuple(spec.get("silent", ()))
+    for name in silent:
+        if name not in names or name in SYSTEM_FIELDS:
+            raise CatalogError(f"{CATALOG_FILE.name} [{obj}] silent: {name!r} is not a non-system field of {obj}")
+    if silent and not str(spec.get("silent_source", "")).strip():
+        raise CatalogError(f"{CATALOG_FILE.name} [{obj}] silent: give silent_source (where Zuora says so)")
+    reread = spec.get("reread_days")
+    if reread is not None and (not isinstance(reread, int) or reread < 1):
+        raise CatalogError(f"{CATALOG_FILE.name} [{obj}] reread_days: {reread!r} is not a whole number of days >= 1")
     return ZuoraModel(obj, tuple(fields), fks, exports_deletes=bool(spec.get("deletes", True)),
                       description=str(spec.get("description", "")), soap_fields=tuple(soap), joins=joins,
-                      options=options)
+                      options=options, silent_fields=silent, silent_source=str(spec.get("silent_source", "")),
+                      reread_days=reread)
 
 
 def load(path: Path = CATALOG_FILE) -> list[ZuoraModel]:

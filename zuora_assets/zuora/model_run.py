@@ -69,7 +69,11 @@ class ModelRun:
         self._last_updated: object = None
         self._last_id: str | None = None
         try:
-            found = describe.discovery(extractor.client, model)
+            found = (
+                describe.discovery(extractor.client, model)
+                if model.described
+                else describe.Discovery(model.fields, {})
+            )
             self.fields, self.dropped = found.fields, dict(found.dropped)
         except ZuoraError as exc:
             self.fields, self.error = model.fields, exc
