@@ -1,19 +1,15 @@
-"""The Dagster code location: every model's `zuora/` and `athena/` assets, checks, sensor, schedule, jobs."""
+"""The Dagster code location: every model's `zuora/` and `athena/` assets, checks, sensor, schedule, jobs (per entity)."""
 
 import os
 from collections.abc import Mapping
 
 import dagster as dg
 
-from zuora_assets.defs.assets import zuora_assets
-from zuora_assets.defs.automation import nightly_consolidation, zuora_changes
-from zuora_assets.defs.catalog_assets import athena_assets
-from zuora_assets.defs.checks import freshness_checks, rows_checks, schema_checks
 from zuora_assets.defs.clock import Clock, ClockResource
 from zuora_assets.defs.connection_check import test_connection
-from zuora_assets.defs.io_manager import LakeIOManager
+from zuora_assets.defs.entities import entity_definitions, entity_resources, scope_of
 from zuora_assets.defs.partitions import daily_partitions
-from zuora_assets.defs.resources import CatalogResource, LakeResource, SettingsResource, ZuoraSource
+from zuora_assets.entities import Entity, load_entities
 
 sync_job = dg.define_asset_job(
     "zuora_sync",
@@ -22,38 +18,43 @@ sync_job = dg.define_asset_job(
 )
 
 
-def build_resources(environ: Mapping[str, str] = os.environ, clock: Clock | None = None) -> dict:
-    """Resources bound to the environment variables that are set (values resolve at run time).
+def build_resources(
+    environ: Mapping[str, str] = os.environ, clock: Clock | None = None, entities: list[Entity] | None = None
+) -> dict:
+    """Resources bound to the environment variables that are set (values resolve at run time), per entity.
 
     `clock` (default: the wall clock) is what every asset, the sensor and the IO manager take as now.
+    With several entities, `test_connection` checks the first one.
     """
-    settings = SettingsResource.from_environment(environ)
-    lake = LakeResource(settings=settings)
-    return {
-        "clock": clock or ClockResource(),
-        "settings": settings,
-        "zuora": ZuoraSource.from_environment(settings, environ),
-        "lake": lake,
-        "catalog": CatalogResource(settings=settings),
-        "lake_io_manager": LakeIOManager(lake=lake),
-    }
+    entities = entities or load_entities(environ)
+    resources = {"clock": clock or ClockResource()}
+    for entity in entities:
+        resources |= entity_resources(entity, environ)
+    if entities[0].name:
+        first = scope_of(entities[0])
+        resources |= {key: resources[first.resource(key)] for key in ("settings", "zuora")}
+    return resources
 
 
 def build_definitions(environ: Mapping[str, str] = os.environ, clock: Clock | None = None) -> dg.Definitions:
-    """The code location for these settings, with `clock` as now (default: the wall clock)."""
-    partitions = daily_partitions(environ, clock.now().date() if clock else None)
-    sources = zuora_assets(partitions)
-    freshness = freshness_checks(sources)
+    """The code location for these settings, with `clock` as now (default: the wall clock).
+
+    One set of assets, checks, sensor and schedule per entity of ZUORA_ENTITIES (today's keys without it).
+    """
+    entities = load_entities(environ)
+    partitions = daily_partitions(entities[0].env(environ), clock.now().date() if clock else None)
+    parts = [entity_definitions(entity, partitions) for entity in entities]
+    freshness = [check for part in parts for check in part.freshness]
     return dg.Definitions(
-        assets=[*sources, *athena_assets(partitions)],
-        asset_checks=[*rows_checks(partitions), *schema_checks(), *freshness],
+        assets=[asset for part in parts for asset in part.assets],
+        asset_checks=[*(check for part in parts for check in part.checks), *freshness],
         jobs=[sync_job, test_connection],
         sensors=[
-            zuora_changes,
+            *(sensor for part in parts for sensor in part.sensors),
             dg.build_sensor_for_freshness_checks(freshness_checks=freshness, name="zuora_freshness"),
         ],
-        schedules=[nightly_consolidation],
-        resources=build_resources(environ, clock),
+        schedules=[schedule for part in parts for schedule in part.schedules],
+        resources=build_resources(environ, clock, entities),
     )
 
 

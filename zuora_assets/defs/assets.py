@@ -17,6 +17,7 @@ from zuora_assets.defs.failures import RETRY_POLICY, fail_fast_unless_transient
 from zuora_assets.defs.io_manager import ModelTransfer
 from zuora_assets.defs.partitions import pin_first_day
 from zuora_assets.defs.resources import LakeResource, ZuoraSource
+from zuora_assets.defs.scope import SINGLE, EntityScope
 from zuora_assets.lake.state import load_state
 from zuora_assets.zuora.catalog import MODELS, ZuoraModel
 
@@ -83,21 +84,23 @@ def transfer_window(
     )
 
 
-def zuora_asset(model: ZuoraModel, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
-    """The `zuora/<model>` asset of one catalog model."""
+def zuora_asset(
+    model: ZuoraModel, partitions_def: dg.PartitionsDefinition, scope: EntityScope = SINGLE
+) -> dg.AssetsDefinition:
+    """The `zuora/<model>` asset of one catalog model (`zuora/<entity>/<model>` in an entity's scope)."""
 
     @dg.asset(
-        key=["zuora", model.name],
+        key=scope.asset_key("zuora", model.name),
         description=f"{model.description} Zuora object `{model.object}`, one partition per UTC day of UpdatedDate.",
         group_name="zuora",
         kinds={"zuora", "parquet", "s3"},
         owners=["team:data-platform"],
-        tags={"zuora/object": model.object},
+        tags={"zuora/object": model.object, **scope.tags},
         code_version=CODE_VERSION,
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        io_manager_key="lake_io_manager",
-        pool="zuora_api",
+        io_manager_key=scope.resource("lake_io_manager"),
+        pool=scope.pool,
         retry_policy=RETRY_POLICY,
         metadata={
             "dagster/table_name": f"zuora.{model.name}",
@@ -105,15 +108,19 @@ def zuora_asset(model: ZuoraModel, partitions_def: dg.PartitionsDefinition) -> d
             "cursor": model.cursor,
             "exports_deletes": model.exports_deletes,
         },
+        required_resource_keys={scope.resource("zuora"), scope.resource("lake"), "clock"},
     )
-    def _asset(context: dg.AssetExecutionContext, zuora: ZuoraSource, lake: LakeResource, clock: ClockResource):
-        with fail_fast_unless_transient(f"zuora/{model.name}"):
-            yield from extract(context, zuora, lake, clock, model)
+    def _asset(context: dg.AssetExecutionContext):
+        zuora, lake = scope.resources(context, "zuora", "lake")
+        with fail_fast_unless_transient(scope.label("zuora", model.name)):
+            yield from extract(context, zuora, lake, context.resources.clock, model)
 
     return _asset
 
 
-def extract(context: dg.AssetExecutionContext, zuora: ZuoraSource, lake: LakeResource, clock, model: ZuoraModel):
+def extract(
+    context: dg.AssetExecutionContext, zuora: ZuoraSource, lake: LakeResource, clock: ClockResource, model: ZuoraModel
+):
     """Fix the snapshot, extract its window and hand it to the lake IO manager as one `ModelTransfer`."""
     mode = run_mode(context.run.tags)
     pin_first_day(
@@ -138,6 +145,8 @@ def extract(context: dg.AssetExecutionContext, zuora: ZuoraSource, lake: LakeRes
             context.log.warning(f"{model.name}: fields dropped for this run: {', '.join(extraction.dropped_fields)}")
 
 
-def zuora_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
-    """Every model's `zuora/<model>` asset over `partitions_def`."""
-    return [zuora_asset(m, partitions_def) for m in MODELS.values()]
+def zuora_assets(
+    partitions_def: dg.PartitionsDefinition, scope: EntityScope = SINGLE
+) -> list[dg.AssetsDefinition]:
+    """Every model's `zuora/<model>` asset over `partitions_def`, in the entity's scope."""
+    return [zuora_asset(m, partitions_def, scope) for m in MODELS.values()]

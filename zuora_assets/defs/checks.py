@@ -9,7 +9,8 @@ import polars as pl
 
 from zuora_assets.athena.schema_check import compare_schema
 from zuora_assets.defs.catalog_assets import lake_schema
-from zuora_assets.defs.resources import CatalogResource, LakeResource, ZuoraSource
+from zuora_assets.defs.resources import LakeResource, ZuoraSource
+from zuora_assets.defs.scope import SINGLE, EntityScope
 from zuora_assets.lake.readers import scan
 from zuora_assets.zuora.catalog import MODELS, TRANSFERRED_AT_COLUMN, ZuoraModel
 
@@ -47,16 +48,20 @@ def lake_count(
     return int(in_window.select(pl.len()).collect().item())
 
 
-def rows_check(model: ZuoraModel, partitions_def: dg.PartitionsDefinition) -> dg.AssetChecksDefinition:
+def rows_check(
+    model: ZuoraModel, partitions_def: dg.PartitionsDefinition, scope: EntityScope = SINGLE
+) -> dg.AssetChecksDefinition:
     @dg.asset_check(
-        asset=dg.AssetKey(["zuora", model.name]),
+        asset=scope.asset_key("zuora", model.name),
         name="rows_match_zuora",
         description=f"The lake holds as many {model.name} records for the partitions' window as Zuora does now.",
         partitions_def=partitions_def,
         blocking=False,
-        pool="zuora_api",
+        pool=scope.pool,
+        required_resource_keys={scope.resource("zuora"), scope.resource("lake")},
     )
-    def _check(context: dg.AssetCheckExecutionContext, zuora: ZuoraSource, lake: LakeResource):
+    def _check(context: dg.AssetCheckExecutionContext):
+        zuora, lake = scope.resources(context, "zuora", "lake")
         window = context.partition_time_window
         start = window.start.astimezone(UTC)
         end = min(window.end.astimezone(UTC), datetime.now(UTC).replace(microsecond=0))
@@ -79,14 +84,16 @@ def rows_check(model: ZuoraModel, partitions_def: dg.PartitionsDefinition) -> dg
     return _check
 
 
-def schema_check(model: ZuoraModel) -> dg.AssetChecksDefinition:
+def schema_check(model: ZuoraModel, scope: EntityScope = SINGLE) -> dg.AssetChecksDefinition:
     @dg.asset_check(
-        asset=dg.AssetKey(["athena", model.name]),
+        asset=scope.asset_key("athena", model.name),
         name="columns_match_files",
         description=f"The {model.name} table's columns equal the columns of its Parquet files.",
         blocking=False,
+        required_resource_keys={scope.resource("lake"), scope.resource("catalog")},
     )
-    def _check(lake: LakeResource, catalog: CatalogResource):
+    def _check(context: dg.AssetCheckExecutionContext):
+        lake, catalog = scope.resources(context, "lake", "catalog")
         schema = lake_schema(lake, model, None)
         with catalog.glue() as glue:
             if glue is not None:
@@ -111,9 +118,11 @@ def freshness_checks(zuora_assets: list[dg.AssetsDefinition]) -> list[dg.AssetCh
     )
 
 
-def rows_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:
-    return [rows_check(m, partitions_def) for m in MODELS.values()]
+def rows_checks(
+    partitions_def: dg.PartitionsDefinition, scope: EntityScope = SINGLE
+) -> list[dg.AssetChecksDefinition]:
+    return [rows_check(m, partitions_def, scope) for m in MODELS.values()]
 
 
-def schema_checks() -> list[dg.AssetChecksDefinition]:
-    return [schema_check(m) for m in MODELS.values()]
+def schema_checks(scope: EntityScope = SINGLE) -> list[dg.AssetChecksDefinition]:
+    return [schema_check(m, scope) for m in MODELS.values()]
