@@ -131,8 +131,9 @@ def _sources(name: str, environ: Mapping[str, str]) -> dict[str, Source]:
             sources.pop(var, None)
     for suffix, var in set_here.items():
         sources[OVERRIDES[suffix]] = Source(var=var)
-    shared = {var: (environ.get(var) or "").strip() for var in ("AWS_FOLDER", "AWS_SCHEMA", "ZUORA_ATHENA_HOME")}
-    if "FOLDER" not in set_here:
+    shared = {var: (environ.get(var) or "").strip() for var in ("AWS_BUCKET", "AWS_FOLDER", "AWS_SCHEMA",
+                                                                "ZUORA_ATHENA_HOME")}
+    if "FOLDER" not in set_here and shared["AWS_BUCKET"]:
         sources["AWS_FOLDER"] = Source(value=f"{(shared['AWS_FOLDER'] or DEFAULT_FOLDER).rstrip('/')}/{name}")
     if "SCHEMA" not in set_here and shared["AWS_SCHEMA"]:
         sources["AWS_SCHEMA"] = Source(value=f"{shared['AWS_SCHEMA']}_{name}")
@@ -142,17 +143,19 @@ def _sources(name: str, environ: Mapping[str, str]) -> dict[str, Source]:
 
 def _validated(entity: Entity, environ: Mapping[str, str], problems: list[str]) -> Entity:
     """The entity with its validated settings; its problems are added, named by the variable that feeds them."""
-    try:
-        settings = Settings.from_env(entity.env(environ))
-    except SettingsError as error:
-        problems += [_renamed(entity, p) for p in error.problems]
-        return entity
-    if settings.zuora is None:
+    env = entity.env(environ)
+    if "ZUORA_CLIENT_ID" not in env and "ZUORA_CLIENT_SECRET" not in env:
         problems.append(
             f"{ENTITIES_VAR}: the entity {entity.name!r} has no Zuora tenant: set ZUORA_CLIENT_ID and "
             f"ZUORA_CLIENT_SECRET (shared) or {entity.var('CLIENT_ID')} and {entity.var('CLIENT_SECRET')} "
             "(the embedded simulator serves one entity; unset ZUORA_ENTITIES to use it)"
         )
+        return entity
+    try:
+        settings = Settings.from_env(env)
+    except SettingsError as error:
+        problems += [_renamed(entity, p) for p in error.problems]
+        return entity
     return Entity(entity.name, entity.sources, settings=settings)
 
 
