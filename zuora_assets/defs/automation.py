@@ -117,7 +117,8 @@ def changes_sensor(scope: EntityScope = SINGLE) -> dg.SensorDefinition:
         asset_selection=scope.selection(),
         required_resource_keys={scope.resource("zuora"), scope.resource("lake"), "clock"},
     )
-    def _sensor(context: dg.SensorEvaluationContext):
+    def _sensor(context: dg.SensorEvaluationContext, **_invoked_with: object):
+        # Invoked directly (tests), Dagster also passes the resources as keywords; they are context.resources.
         zuora, lake = scope.resources(context, "zuora", "lake")
         return evaluate(context, zuora, lake, context.resources.clock.now(), scope)
 
