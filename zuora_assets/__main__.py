@@ -54,14 +54,16 @@ def cmd_dev(args) -> int:
 
 def cmd_check(args) -> int:
     from zuora_assets.defs.connection_check import main_check
+    from zuora_assets.entities import for_each_entity
 
-    return main_check(os.environ)
+    return for_each_entity(os.environ, main_check)
 
 
 def cmd_iam_policy(args) -> int:
+    from zuora_assets.entities import for_each_entity
     from zuora_assets.iam import main_iam_policy
 
-    return main_iam_policy(os.environ, deployment=args.deployment)
+    return for_each_entity(os.environ, lambda env: main_iam_policy(env, deployment=args.deployment))
 
 
 def cmd_render_ecs(args) -> int:

@@ -9,7 +9,8 @@ which variable (or derived value) feeds each setting, so the resources can still
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from zuora_assets.settings import DEFAULT_FOLDER, DEFAULT_LOCAL_DIR, ENV_VARS, Settings, SettingsError
@@ -168,6 +169,8 @@ def _renamed(entity: Entity, problem: str) -> str:
     suffix = next((s for s, v in OVERRIDES.items() if v == var), None)
     if source is not None and source.value is not None and suffix:
         return f"{entity.var(suffix)}: {text} (the default for entity {entity.name!r}; set {entity.var(suffix)})"
+    if source is None and suffix:
+        return f"{var} (or {entity.var(suffix)}): {text} (entity {entity.name!r})"
     return f"{var}: {text} (entity {entity.name!r})"
 
 
@@ -213,3 +216,27 @@ def _with_pools(entities: list[Entity]) -> list[Entity]:
     for e in entities:
         pools.setdefault(tenant_of(e), DEFAULT_POOL if not pools else f"{DEFAULT_POOL}_{e.name}")
     return [Entity(e.name, e.sources, pools[tenant_of(e)], e.settings) for e in entities]
+
+
+def for_each_entity(environ: Mapping[str, str], command: Callable[[Mapping[str, str]], int], out=None) -> int:
+    """Run a settings command (`check`, `iam-policy`) once per entity, each with its own settings; the worst exit
+    code wins (2 = bad settings). Without ZUORA_ENTITIES, run it once with `environ`."""
+    out = out or sys.stdout
+    try:
+        entities = load_entities(environ)
+    except SettingsError as error:
+        print(error, file=sys.stderr)
+        return 2
+    if entities[0].name is None:
+        return command(environ)
+    codes = []
+    for entity in entities:
+        print(f"# entity {entity.name} (pool {entity.pool})", file=out, flush=True)
+        codes.append(command({**environ, **entity.env(environ)} | _unset_shared(entity, environ)))
+        print(file=out, flush=True)
+    return max(codes)
+
+
+def _unset_shared(entity: Entity, environ: Mapping[str, str]) -> dict[str, str]:
+    """Shared settings the entity does not use (an endpoint it replaced), blanked (empty = unset)."""
+    return {var: "" for var in ENV_VARS if var in environ and var not in entity.sources}

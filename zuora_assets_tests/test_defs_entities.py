@@ -100,6 +100,30 @@ def test_bad_entity_settings_name_the_variable_and_the_rule(change, expected):
     assert "sim-client-secret" not in str(raised.value)
 
 
+def test_iam_policy_and_check_run_per_entity_with_its_own_glue_database(capsys):
+    env = tenant_env(AWS_BUCKET=BUCKET, AWS_BUCKET_REGION="us-east-1", AWS_SCHEMA="billing",
+                     ZUORA_START_DATE="2024-01-01")
+    assert main(["iam-policy"], env) == 0
+    out = capsys.readouterr().out
+    assert out.index("# entity eu (pool zuora_api)") < out.index("table/billing_eu/*") < out.index("# entity us")
+    assert "table/billing_us/*" in out.split("# entity us")[1] and "table/billing/*" not in out
+
+    env["ZUORA_US_CLIENT_ID"] = "us-only-client"
+    env.pop("ZUORA_CLIENT_SECRET")
+    assert main(["check"], env) == 2
+    err = capsys.readouterr().err
+    assert "ZUORA_CLIENT_SECRET (or ZUORA_US_CLIENT_SECRET): is missing" in err and "Traceback" not in err
+
+
+def main(argv: list[str], env: dict[str, str]) -> int:
+    from unittest import mock
+
+    from zuora_assets.__main__ import main as cli
+
+    with mock.patch.dict(os.environ, env, clear=True):
+        return cli(argv)
+
+
 def test_a_per_entity_variable_without_zuora_entities_stops_the_definitions_load():
     with pytest.raises(SettingsError, match="ZUORA_EU_CLIENT_ID: is set but ZUORA_ENTITIES"):
         build_definitions({"ZUORA_EU_CLIENT_ID": "x"})
