@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from zuora_assets.settings import DEFAULT_FOLDER, DEFAULT_LOCAL_DIR, ENV_VARS, Settings, SettingsError
+from zuora_assets.zuora.catalog import MODELS
 
 ENTITIES_VAR = "ZUORA_ENTITIES"
 MAX_ENTITIES = 20
@@ -100,12 +101,18 @@ def _names(environ: Mapping[str, str], problems: list[str]) -> list[str]:
             f"{ENTITIES_VAR}: {raw!r} has the name(s) {', '.join(map(repr, bad))}: name each entity with 1-20 of "
             "a-z, 0-9 and '_', starting with a letter, separated by commas (e.g. eu,us)"
         )
+    models = [n for n in names if n in MODELS]
+    if models:
+        problems.append(
+            f"{ENTITIES_VAR}: {raw!r} names the entity {models[0]!r} like a model: its folder would nest in the "
+            "model's folder; use another name"
+        )
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         problems.append(f"{ENTITIES_VAR}: {raw!r} names {', '.join(dupes)} twice: name each entity once")
     if len(names) > MAX_ENTITIES:
         problems.append(f"{ENTITIES_VAR}: {raw!r} names {len(names)} entities: at most {MAX_ENTITIES} are supported")
-    return [] if bad or dupes or len(names) > MAX_ENTITIES else names
+    return [] if bad or models or dupes or len(names) > MAX_ENTITIES else names
 
 
 def _stray_overrides(environ: Mapping[str, str], names: list[str]) -> list[str]:

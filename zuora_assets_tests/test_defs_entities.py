@@ -57,6 +57,16 @@ def test_each_entity_gets_its_own_folder_schema_and_local_lake_and_overrides_win
     assert eu.pool == us.pool == "zuora_api", "two entities of one tenant share its pool"
 
 
+def test_the_first_entity_can_keep_an_existing_lake_in_place():
+    env = tenant_env(
+        AWS_BUCKET=BUCKET, AWS_BUCKET_REGION="us-east-1", AWS_SCHEMA="billing", AWS_FOLDER="zuora",
+        ZUORA_START_DATE="2024-01-01", ZUORA_EU_FOLDER="zuora", ZUORA_EU_SCHEMA="billing",
+    )
+    eu, us = load_entities(env)
+    assert (eu.settings.aws.folder, eu.settings.aws.schema) == ("zuora", "billing")
+    assert (us.settings.aws.folder, us.settings.aws.schema) == ("zuora/us", "billing_us")
+
+
 def test_without_zuora_entities_there_is_one_unnamed_entity_with_the_shared_settings():
     (only,) = load_entities({"ZUORA_CLIENT_ID": "x", "AWS_FOLDER": "f"})
     assert only.name is None and only.pool == "zuora_api"
@@ -81,6 +91,7 @@ def test_two_tenants_each_get_their_own_pool_and_endpoint():
     [
         ({"ZUORA_ENTITIES": "eu,EU-2"}, "ZUORA_ENTITIES: 'eu,EU-2' has the name(s) 'EU-2'"),
         ({"ZUORA_ENTITIES": "eu,eu"}, "ZUORA_ENTITIES: 'eu,eu' names eu twice"),
+        ({"ZUORA_ENTITIES": "eu,account"}, "ZUORA_ENTITIES: 'eu,account' names the entity 'account' like a model"),
         ({"ZUORA_UK_CLIENT_ID": "c"}, "ZUORA_UK_CLIENT_ID: is set but ZUORA_ENTITIES does not name the entity 'uk'"),
         ({"ZUORA_US_ENTITY_ID": EU}, "ZUORA_US_ENTITY_ID: the entities 'eu' and 'us' read the same tenant and entity"),
         ({"ZUORA_US_ENTITY_ID": "not-a-uuid"}, "ZUORA_US_ENTITY_ID: 'not-a-uuid' is not a UUID"),
@@ -271,7 +282,7 @@ def test_each_entitys_sensor_sees_only_its_own_changes(local_lake, two_entity_te
         cursors = {e: tick(e, instance, None).cursor for e in ("eu", "us")}
         sim.upsert("Account", {"Name": "Only In Europe GmbH"}, entity=EU)
         eu, us = (tick(e, instance, cursors[e]) for e in ("eu", "us"))
-        assert [r.tags["zuora/model"] for r in eu.run_requests] == ["account"]
+        assert [r.tags["zuora/model"] for r in eu.run_requests] == ["eu/account"]
         (request,) = eu.run_requests
         assert request.asset_selection == [dg.AssetKey(["zuora", "eu", "account"]),
                                            dg.AssetKey(["athena", "eu", "account"])]

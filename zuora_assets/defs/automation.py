@@ -35,7 +35,7 @@ def model_keys(model: ZuoraModel, scope: EntityScope = SINGLE) -> list[dg.AssetK
 def syncing_models(instance: dg.DagsterInstance, scope: EntityScope = SINGLE) -> set[str]:
     """Models (of the entity) with a sync queued or running: the sensor does not pile more onto its pool."""
     runs = instance.get_runs(filters=dg.RunsFilter(statuses=IN_FLIGHT, tags={MODE_TAG: "append", **scope.tags}))
-    return {run.tags[MODEL_TAG] for run in runs if MODEL_TAG in run.tags}
+    return {run.tags[MODEL_TAG].rsplit("/", 1)[-1] for run in runs if MODEL_TAG in run.tags}
 
 
 def starting_point(cursor: dict, model: ZuoraModel, state: SyncState, day_start: datetime) -> datetime:
@@ -62,7 +62,8 @@ def append_request(model: ZuoraModel, run_key: str, partition: str, scope: Entit
         partition_key=partition,
         asset_selection=model_keys(model, scope),
         run_config=APPEND_RUN_CONFIG,
-        tags={MODE_TAG: "append", MODEL_TAG: model.name, **scope.tags},
+        # `<entity>/<model>` with entities: the run-tag limit "one sync of a model at a time" is per entity.
+        tags={MODE_TAG: "append", MODEL_TAG: "/".join([*scope.prefix, model.name]), **scope.tags},
     )
 
 
