@@ -73,13 +73,16 @@ def test_without_zuora_entities_there_is_one_unnamed_entity_with_the_shared_sett
     assert only.env({"ZUORA_CLIENT_ID": "x", "AWS_FOLDER": "f"}) == {"ZUORA_CLIENT_ID": "x", "AWS_FOLDER": "f"}
 
 
-def test_two_tenants_each_get_their_own_pool_and_endpoint():
-    env = tenant_env(
-        ZUORA_ENTITIES="eu,us,apac",
-        ZUORA_APAC_ENVIRONMENT="apac-production",
-        ZUORA_APAC_CLIENT_ID="apac-client",
-        ZUORA_APAC_CLIENT_SECRET="apac-secret",
+def two_tenants_env(**endpoint: str) -> dict[str, str]:
+    """eu and us of one tenant, apac of a second tenant with its own endpoint and OAuth client."""
+    return tenant_env(
+        ZUORA_ENTITIES="eu,us,apac", ZUORA_APAC_CLIENT_ID="apac-client", ZUORA_APAC_CLIENT_SECRET="apac-secret",
+        **endpoint,
     )
+
+
+def test_two_tenants_each_get_their_own_pool_and_endpoint():
+    env = two_tenants_env(ZUORA_APAC_ENVIRONMENT="apac-production")
     eu, us, apac = load_entities(env)
     assert apac.settings.zuora.base_url == "https://rest.ap.zuora.com", "its environment replaces the shared URL"
     assert apac.settings.zuora.client_secret.reveal() == "apac-secret"
@@ -151,12 +154,7 @@ def pools_of(defs: dg.Definitions) -> dict[str, str]:
 
 
 def test_definitions_for_two_tenants_have_keys_sensors_schedules_and_pools_per_entity():
-    env = tenant_env(
-        ZUORA_ENTITIES="eu,us,apac",
-        ZUORA_APAC_BASE_URL="https://rest.ap.zuora.com",
-        ZUORA_APAC_CLIENT_ID="apac-client",
-        ZUORA_APAC_CLIENT_SECRET="apac-secret",
-    )
+    env = two_tenants_env(ZUORA_APAC_BASE_URL="https://rest.ap.zuora.com")
     defs = build_definitions(env)
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
