@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, datetime
 
 import dagster as dg
 import pyarrow.compute as pc
@@ -169,6 +170,12 @@ def test_definitions_for_two_tenants_have_keys_sensors_schedules_and_pools_per_e
     assert {s.name for s in repo.sensor_defs} == {"zuora_changes_eu", "zuora_changes_us", "zuora_changes_apac",
                                                   "zuora_freshness"}
     assert {s.name for s in repo.schedule_defs} == {f"nightly_consolidation_{e}" for e in names}
+    for e in names:  # each consolidation replaces its own entity's models, and says which entity it is
+        schedule = defs.get_schedule_def(f"nightly_consolidation_{e}")
+        job = defs.resolve_job_def(schedule.job_name)
+        assert job.asset_layer.selected_asset_keys == {k for k in graph.get_all_asset_keys() if k.path[1] == e}
+        request = schedule(dg.build_schedule_context(scheduled_execution_time=datetime(2026, 3, 2, 2, 30, tzinfo=UTC)))
+        assert (request.partition_key, request.tags["zuora/entity"]) == ("2026-03-01", e)
 
     pools = pools_of(defs)
     assert {pools[f"zuora/{e}/account"] for e in ("eu", "us")} == {"zuora_api"}
