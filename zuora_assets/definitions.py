@@ -6,8 +6,7 @@ from collections.abc import Mapping
 import dagster as dg
 
 from zuora_assets.defs.clock import Clock, ClockResource
-from zuora_assets.defs.connection_check import test_connection
-from zuora_assets.defs.entities import entity_definitions, entity_resources, scope_of
+from zuora_assets.defs.entities import entity_definitions, entity_resources
 from zuora_assets.defs.partitions import daily_partitions
 from zuora_assets.entities import Entity, load_entities
 
@@ -24,15 +23,11 @@ def build_resources(
     """Resources bound to the environment variables that are set (values resolve at run time), per entity.
 
     `clock` (default: the wall clock) is what every asset, the sensor and the IO manager take as now.
-    With several entities, `test_connection` checks the first one.
     """
     entities = entities or load_entities(environ)
     resources = {"clock": clock or ClockResource()}
     for entity in entities:
         resources |= entity_resources(entity, environ)
-    if entities[0].name:
-        first = scope_of(entities[0])
-        resources |= {key: resources[first.resource(key)] for key in ("settings", "zuora")}
     return resources
 
 
@@ -48,7 +43,7 @@ def build_definitions(environ: Mapping[str, str] = os.environ, clock: Clock | No
     return dg.Definitions(
         assets=[asset for part in parts for asset in part.assets],
         asset_checks=[*(check for part in parts for check in part.checks), *freshness],
-        jobs=[sync_job, test_connection],
+        jobs=[sync_job, *(job for part in parts for job in part.jobs)],
         sensors=[
             *(sensor for part in parts for sensor in part.sensors),
             dg.build_sensor_for_freshness_checks(freshness_checks=freshness, name="zuora_freshness"),

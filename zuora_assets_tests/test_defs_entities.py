@@ -170,6 +170,8 @@ def test_definitions_for_two_tenants_have_keys_sensors_schedules_and_pools_per_e
     assert {s.name for s in repo.sensor_defs} == {"zuora_changes_eu", "zuora_changes_us", "zuora_changes_apac",
                                                   "zuora_freshness"}
     assert {s.name for s in repo.schedule_defs} == {f"nightly_consolidation_{e}" for e in names}
+    assert {j.name for j in repo.get_all_jobs() if not j.name.startswith("__")} == {
+        "zuora_sync", *(f"test_connection_{e}" for e in names)}
     for e in names:  # each consolidation replaces its own entity's models, and says which entity it is
         schedule = defs.get_schedule_def(f"nightly_consolidation_{e}")
         job = defs.resolve_job_def(schedule.job_name)
@@ -293,3 +295,13 @@ def test_each_entitys_sensor_sees_only_its_own_changes(local_lake, two_entity_te
                                            dg.AssetKey(["athena", "eu", "account"])]
         assert request.tags["zuora/entity"] == "eu"
         assert not us.run_requests and json.loads(us.cursor) == json.loads(cursors["us"])
+
+
+def test_each_entitys_connection_test_reaches_its_own_entity(local_lake, two_entity_tenant):
+    defs = build_definitions(dict(os.environ))
+    for entity, uuid in (("eu", EU), ("us", US)):
+        before = len(two_entity_tenant.requests())
+        result = defs.get_job_def(f"test_connection_{entity}").execute_in_process()
+        assert result.success
+        calls = two_entity_tenant.requests()[before:]
+        assert calls and {c["headers"].get("zuora-entity-ids") for c in calls if c["path"] != "/oauth/token"} == {uuid}

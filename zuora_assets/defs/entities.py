@@ -12,6 +12,7 @@ from zuora_assets.defs.assets import zuora_assets
 from zuora_assets.defs.automation import changes_sensor, consolidation_schedule
 from zuora_assets.defs.catalog_assets import athena_assets
 from zuora_assets.defs.checks import freshness_checks, rows_checks, schema_checks
+from zuora_assets.defs.connection_check import connection_job
 from zuora_assets.defs.io_manager import LakeIOManager
 from zuora_assets.defs.resources import CatalogResource, LakeResource, SettingsResource, ZuoraSource
 from zuora_assets.defs.scope import EntityScope
@@ -55,10 +56,12 @@ class EntityDefinitions:
     freshness: list = field(default_factory=list)
     sensors: list = field(default_factory=list)
     schedules: list = field(default_factory=list)
+    jobs: list = field(default_factory=list)
 
 
 def entity_definitions(entity: Entity, partitions: dg.PartitionsDefinition) -> EntityDefinitions:
-    """The entity's `zuora/` and `athena/` assets, their checks, its change sensor and nightly consolidation."""
+    """The entity's `zuora/` and `athena/` assets, their checks, its change sensor, nightly consolidation and
+    connection test."""
     scope = scope_of(entity)
     sources = zuora_assets(partitions, scope)
     return EntityDefinitions(
@@ -67,4 +70,5 @@ def entity_definitions(entity: Entity, partitions: dg.PartitionsDefinition) -> E
         freshness=freshness_checks(sources),
         sensors=[changes_sensor(scope)],
         schedules=[consolidation_schedule(scope)],
+        jobs=[connection_job(scope)],
     )
