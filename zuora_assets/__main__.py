@@ -17,9 +17,26 @@ def _start_simulator(args):
     return sim
 
 
-def cmd_demo(args) -> int:
-    from zuora_assets.defs.demo import run_demo
+def _settings_problems(environ) -> str | None:
+    """The settings' problems, one line each, or None when they are valid."""
+    from zuora_assets.entities import load_entities
+    from zuora_assets.settings import Settings, SettingsError
 
+    try:
+        if load_entities(environ)[0].name is None:  # several entities are validated each by load_entities
+            Settings.from_env(environ)
+    except SettingsError as error:
+        return str(error)
+    return None
+
+
+def cmd_demo(args) -> int:
+    from zuora_assets.defs.demo import demo_environment, run_demo
+
+    problems = _settings_problems(demo_environment(Path(args.home).resolve()))
+    if problems:
+        print(problems, file=sys.stderr)
+        return 2
     sim = _start_simulator(args)
     try:
         run_demo(Path(args.home).resolve(), simulator_url=sim.base_url, days=args.days)
@@ -30,6 +47,10 @@ def cmd_demo(args) -> int:
 
 def cmd_dev(args) -> int:
     """The Dagster UI (webserver + daemon) on the embedded default, with a simulator for all runs."""
+    problems = _settings_problems(os.environ)
+    if problems:
+        print(problems, file=sys.stderr)
+        return 2
     sim = _start_simulator(args) if not os.environ.get("ZUORA_CLIENT_ID") else None
     env = dict(os.environ)
     if sim is not None:

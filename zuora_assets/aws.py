@@ -86,8 +86,8 @@ def _client(session: boto3.Session, service: str, region: str, endpoint_url: str
 def _keys_session(aws: AwsSettings) -> boto3.Session:
     return boto3.Session(
         aws_access_key_id=aws.access_key_id,
-        aws_secret_access_key=aws.secret_access_key.reveal() if aws.secret_access_key else None,
-        aws_session_token=aws.session_token.reveal() if aws.session_token else None,
+        aws_secret_access_key=aws.secret_access_key.get_secret_value() if aws.secret_access_key else None,
+        aws_session_token=aws.session_token.get_secret_value() if aws.session_token else None,
         region_name=aws.region,
     )
 
@@ -124,7 +124,7 @@ def _assume_role_fetcher(sts, aws: AwsSettings, duration_seconds: int) -> Callab
     def fetch() -> dict:
         arguments = {"RoleArn": aws.role_arn, "RoleSessionName": aws.role_session_name}
         if aws.external_id:
-            arguments["ExternalId"] = aws.external_id.reveal()
+            arguments["ExternalId"] = aws.external_id.get_secret_value()
         try:
             response = sts.assume_role(**arguments, DurationSeconds=duration_seconds)
         except (ClientError, BotoCoreError) as error:

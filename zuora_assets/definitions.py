@@ -1,14 +1,23 @@
-"""The Dagster code location: every model's `zuora/` and `athena/` assets, checks, sensor, schedule, jobs (per entity)."""
+"""The Dagster code location: every model's `zuora/` and `athena/` assets, checks, sensor, schedules, jobs
+(one set per entity of ZUORA_ENTITIES).
+
+The settings are read and validated once, here, when the definitions load: the partitions, the sensor's
+interval, the schedules' crons and the freshness deadline are built from the validated values, and a bad
+variable stops the load with one line naming it.
+"""
 
 import os
+import warnings
 from collections.abc import Mapping
 
 import dagster as dg
 
-from zuora_assets.defs.clock import Clock, ClockResource
+from zuora_assets.defs.checks import freshness_schedule
+from zuora_assets.defs.clock import Clock, WallClock
 from zuora_assets.defs.entities import entity_definitions, entity_resources
 from zuora_assets.defs.partitions import daily_partitions
 from zuora_assets.entities import Entity, load_entities
+from zuora_assets.settings import Settings, SettingsError
 
 sync_job = dg.define_asset_job(
     "zuora_sync",
@@ -18,39 +27,64 @@ sync_job = dg.define_asset_job(
 
 
 def build_resources(
-    environ: Mapping[str, str] = os.environ, clock: Clock | None = None, entities: list[Entity] | None = None
+    environ: Mapping[str, str] = os.environ,
+    clock: Clock | None = None,
+    *,
+    literal: bool = False,
+    entities: list[Entity] | None = None,
 ) -> dict:
-    """Resources bound to the environment variables that are set (values resolve at run time), per entity.
+    """Resources bound to the environment variables that are set (values resolve at run time), or with
+    `literal` to the values of `environ` themselves (in-process runs that leave `os.environ` alone); one set
+    per entity (`zuora`, `lake`, ... or `zuora_<entity>`, `lake_<entity>`, ... with ZUORA_ENTITIES).
 
     `clock` (default: the wall clock) is what every asset, the sensor and the IO manager take as now.
     """
-    entities = entities or load_entities(environ)
-    resources = {"clock": clock or ClockResource()}
-    for entity in entities:
-        resources |= entity_resources(entity, environ)
+    resources: dict = {"clock": clock or WallClock()}
+    for entity in entities or load_entities(environ):
+        resources |= entity_resources(entity, environ, literal=literal)
     return resources
 
 
-def build_definitions(environ: Mapping[str, str] = os.environ, clock: Clock | None = None) -> dg.Definitions:
-    """The code location for these settings, with `clock` as now (default: the wall clock).
+def build_definitions(
+    environ: Mapping[str, str] = os.environ, clock: Clock | None = None, *, literal: bool = False
+) -> dg.Definitions:
+    """The code location for these settings, with `clock` as now (default: the wall clock); `literal` as in
+    `build_resources`. One set of assets, checks, sensor, schedule and connection test per entity of
+    ZUORA_ENTITIES (today's keys and names without it).
 
-    One set of assets, checks, sensor and schedule per entity of ZUORA_ENTITIES (today's keys without it).
+    Raises `SettingsError` (one line per wrong variable) when a setting is wrong.
     """
-    entities = load_entities(environ)
-    partitions = daily_partitions(entities[0].env(environ), clock.now().date() if clock else None)
-    parts = [entity_definitions(entity, partitions) for entity in entities]
+    today = (clock or WallClock()).now().date()
+    entities = load_entities(environ, today=today)
+    settings = entities[0].settings or Settings.from_env(environ, today=today)
+    sync = settings.sync  # shared by every entity
+    partitions = daily_partitions(settings, today)
+    with warnings.catch_warnings():
+        # Deliberate uses of features Dagster marks beta/preview: one run per partition range
+        # (BackfillPolicy.single_run) and partitioned asset checks (rows against Zuora per day).
+        warnings.filterwarnings("ignore", category=dg.BetaWarning, message=r"Parameter `backfill_policy`")
+        warnings.filterwarnings("ignore", category=dg.PreviewWarning, message=r"Specifying a partitions_def")
+        parts = [entity_definitions(e, e.settings or settings, partitions) for e in entities]
     freshness = [check for part in parts for check in part.freshness]
     return dg.Definitions(
         assets=[asset for part in parts for asset in part.assets],
         asset_checks=[*(check for part in parts for check in part.checks), *freshness],
         jobs=[sync_job, *(job for part in parts for job in part.jobs)],
-        sensors=[
-            *(sensor for part in parts for sensor in part.sensors),
-            dg.build_sensor_for_freshness_checks(freshness_checks=freshness, name="zuora_freshness"),
+        sensors=[sensor for part in parts for sensor in part.sensors],
+        schedules=[
+            *(schedule for part in parts for schedule in part.schedules),
+            freshness_schedule(freshness, sync.freshness_hour),
         ],
-        schedules=[schedule for part in parts for schedule in part.schedules],
-        resources=build_resources(environ, clock, entities),
+        resources=build_resources(environ, clock, literal=literal, entities=entities),
     )
 
 
-defs = build_definitions()
+def load_definitions(environ: Mapping[str, str] = os.environ) -> dg.Definitions:
+    """The definitions, or exit with one line per wrong setting (no traceback) so the user sees what to fix."""
+    try:
+        return build_definitions(environ)
+    except SettingsError as error:
+        raise SystemExit(str(error)) from None
+
+
+defs = load_definitions()

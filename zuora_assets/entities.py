@@ -12,8 +12,10 @@ import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 
-from zuora_assets.settings import DEFAULT_FOLDER, DEFAULT_LOCAL_DIR, ENV_VARS, Settings, SettingsError
+from zuora_assets.settings import DEFAULT_LOCAL_DIR, ENV_VARS, Settings, SettingsError
+from zuora_assets.settings.aws import DEFAULT_FOLDER
 from zuora_assets.zuora.catalog import MODELS
 
 ENTITIES_VAR = "ZUORA_ENTITIES"
@@ -67,7 +69,7 @@ def default_entity(environ: Mapping[str, str]) -> Entity:
     return Entity(None, {var: Source(var=var) for var in ENV_VARS if (environ.get(var) or "").strip()})
 
 
-def load_entities(environ: Mapping[str, str], *, validate: bool = True) -> list[Entity]:
+def load_entities(environ: Mapping[str, str], *, today: date | None = None) -> list[Entity]:
     """The deployment's entities, in the order of ZUORA_ENTITIES; raise `SettingsError` listing every problem.
 
     With several entities, each one's settings are validated now (they decide keys, paths and pools), and no
@@ -81,10 +83,9 @@ def load_entities(environ: Mapping[str, str], *, validate: bool = True) -> list[
             raise SettingsError(problems)
         return [default_entity(environ)]
     entities = [Entity(name, _sources(name, environ)) for name in names]
-    if validate:
-        entities = [_validated(e, environ, problems) for e in entities]
-        problems += _collisions(entities)
-        entities = _with_pools(entities)
+    entities = [_validated(e, environ, problems, today) for e in entities]
+    problems += _collisions(entities)
+    entities = _with_pools(entities)
     if problems:
         raise SettingsError(list(dict.fromkeys(problems)))
     return entities
@@ -149,7 +150,7 @@ def _sources(name: str, environ: Mapping[str, str]) -> dict[str, Source]:
     return sources
 
 
-def _validated(entity: Entity, environ: Mapping[str, str], problems: list[str]) -> Entity:
+def _validated(entity: Entity, environ: Mapping[str, str], problems: list[str], today: date | None) -> Entity:
     """The entity with its validated settings; its problems are added, named by the variable that feeds them."""
     env = entity.env(environ)
     if "ZUORA_CLIENT_ID" not in env and "ZUORA_CLIENT_SECRET" not in env:
@@ -160,7 +161,7 @@ def _validated(entity: Entity, environ: Mapping[str, str], problems: list[str]) 
         )
         return entity
     try:
-        settings = Settings.from_env(env)
+        settings = Settings.from_env(env, today=today)
     except SettingsError as error:
         problems += [_renamed(entity, p) for p in error.problems]
         return entity

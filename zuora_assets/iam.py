@@ -104,7 +104,7 @@ def trust_policy(aws: AwsSettings, principal_arn: str, external_id: str | None =
             raise ValueError(
                 "AWS_EXTERNAL_ID is not set: the trust policy needs the external id the role expects"
             )
-        external_id = aws.external_id.reveal()
+        external_id = aws.external_id.get_secret_value()
     return {
         "Version": "2012-10-17",
         "Statement": [

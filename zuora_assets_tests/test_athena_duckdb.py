@@ -130,7 +130,7 @@ def test_the_current_view_returns_exactly_the_current_state_of_the_records(duck,
     write_history(lake, "order", history)
     schema = model_schema(REGION)
 
-    table = duck.sync_table("order", schema, FOLDER)
+    table = duck.sync_table("order", schema, f"{FOLDER}/order")
     view = duck.sync_current_view("order", schema, **VIEW)
 
     assert (table.action, view) == ("created", "created")
@@ -161,7 +161,7 @@ def test_a_tombstone_wins_a_full_tie_and_nulls_rank_last(duck, lake):
         "quantity": [None] * len(rows), "_deleted": columns[3], "_transferred_at": columns[4],
     }  # fmt: skip
     write_transfer(lake, FOLDER, "order", "2024-03-01", t1, pa.table(data, schema=schema))
-    duck.sync_table("order", schema, FOLDER)
+    duck.sync_table("order", schema, f"{FOLDER}/order")
     duck.sync_current_view("order", schema, **VIEW)
 
     rows = duck.query('SELECT "id", "name" FROM "zuora"."order_current" ORDER BY "id"')
@@ -173,7 +173,7 @@ def test_the_sql_stored_in_the_glue_view_gives_the_same_state_in_duckdb(duck, la
     history = make_history(seed=11)
     write_history(lake, "order", history)
     schema = model_schema(REGION)
-    duck.sync_table("order", schema, FOLDER)
+    duck.sync_table("order", schema, f"{FOLDER}/order")
     glue = GlueCatalog(moto.client("glue"), DATABASE)
     glue.ensure_database()
     glue.sync_table("order", schema, location("order"))
@@ -188,7 +188,7 @@ def test_the_sql_stored_in_the_glue_view_gives_the_same_state_in_duckdb(duck, la
 
 def test_a_model_without_files_gets_an_empty_typed_table_and_view(duck, lake):
     schema = SCHEMAS["account"]
-    duck.sync_table("account", schema, FOLDER)
+    duck.sync_table("account", schema, f"{FOLDER}/account")
     duck.sync_current_view("account", schema, **VIEW)
 
     assert duck.query('SELECT * FROM "zuora"."account"') == []
@@ -212,7 +212,7 @@ def test_a_model_without_files_gets_an_empty_typed_table_and_view(duck, lake):
         "auto_pay": [True], "last_invoice_date": [START.date()], "_deleted": [False], "_transferred_at": [START],
     }  # fmt: skip
     write_transfer(lake, FOLDER, "account", "2024-03-01", START, pa.table(row, schema=schema))
-    assert duck.sync_table("account", schema, FOLDER).action == "updated"
+    assert duck.sync_table("account", schema, f"{FOLDER}/account").action == "updated"
     assert duck.query('SELECT id, dt FROM "zuora"."account_current" JOIN "zuora"."account" USING (id)') == [
         ("a", "2024-03-01")
     ]
@@ -221,10 +221,10 @@ def test_a_model_without_files_gets_an_empty_typed_table_and_view(duck, lake):
 def test_a_second_sync_with_nothing_changed_is_unchanged(duck, lake):
     write_history(lake, "order", make_history(transfers=2))
     schema = SCHEMAS["order"]
-    duck.sync_table("order", schema, FOLDER)
+    duck.sync_table("order", schema, f"{FOLDER}/order")
     duck.sync_current_view("order", schema, **VIEW)
 
-    assert duck.sync_table("order", schema, FOLDER).action == "unchanged"
+    assert duck.sync_table("order", schema, f"{FOLDER}/order").action == "unchanged"
     assert duck.sync_current_view("order", schema, **VIEW) == "unchanged"
 
 
@@ -233,7 +233,7 @@ def test_schema_evolution_follows_the_glue_rules(duck, lake):
     write_transfer(
         lake, FOLDER, "thing", "2024-03-01", START, pa.table({"id": ["a"], "n": [1], "gone": ["x"]}, old)
     )
-    duck.sync_table("thing", old, FOLDER)
+    duck.sync_table("thing", old, f"{FOLDER}/thing")
 
     new = pa.schema([pa.field("id", pa.string()), pa.field("n", pa.int64()), pa.field("extra", pa.bool_())])
     later = START + timedelta(days=1)
@@ -245,7 +245,7 @@ def test_schema_evolution_follows_the_glue_rules(duck, lake):
         later,
         pa.table({"id": ["b"], "n": [2**40], "extra": [True]}, new),
     )
-    result = duck.sync_table("thing", new, FOLDER)
+    result = duck.sync_table("thing", new, f"{FOLDER}/thing")
 
     assert (result.action, result.added_columns, result.widened_columns) == ("updated", ("extra",), ("n",))
     assert duck.table_columns("thing") == [
@@ -260,7 +260,7 @@ def test_schema_evolution_follows_the_glue_rules(duck, lake):
     ]
     conflict = pa.schema([pa.field("id", pa.string()), pa.field("n", pa.string())])
     with pytest.raises(SchemaConflict, match=r"zuora\.thing: column 'n' is bigint in the catalog but string"):
-        duck.sync_table("thing", conflict, FOLDER)
+        duck.sync_table("thing", conflict, f"{FOLDER}/thing")
     assert duck.table_columns("thing")[1] == ("n", "bigint")
 
 
@@ -271,9 +271,9 @@ def test_a_foreign_duckdb_object_of_the_same_name_is_never_touched(duck):
     duck.query('CREATE VIEW "zuora"."order" AS SELECT 1 AS y')
 
     with pytest.raises(ForeignTable, match=r"DuckDB table or view zuora\.account exists but is not managed"):
-        duck.sync_table("account", SCHEMAS["account"], FOLDER)
+        duck.sync_table("account", SCHEMAS["account"], f"{FOLDER}/account")
     with pytest.raises(ForeignTable, match=r"zuora\.order "):
-        duck.sync_table("order", SCHEMAS["order"], FOLDER)
+        duck.sync_table("order", SCHEMAS["order"], f"{FOLDER}/order")
 
     assert duck.query('SELECT * FROM "zuora"."account"') == [(42,)]
     assert duck.query('SELECT * FROM "zuora"."order"') == [(1,)]
@@ -286,7 +286,7 @@ def test_a_view_needs_its_table(duck):
 
 def test_athena_sql_can_be_queried_through_translation(duck, lake):
     write_history(lake, "order", make_history(transfers=2))
-    duck.sync_table("order", SCHEMAS["order"], FOLDER)
+    duck.sync_table("order", SCHEMAS["order"], f"{FOLDER}/order")
     rows = duck.query(
         'SELECT approx_distinct("id") > 0, date_format(min("updated_date"), \'%Y\') FROM "zuora"."order"',
         dialect="athena",
@@ -317,7 +317,7 @@ def test_a_catalog_file_locked_by_another_process_is_waited_for(tmp_path, lake):
                 holder.wait(timeout=30)
 
         catalog = DuckDBCatalog(path, lake, sleep=release_on_first_wait)
-        assert catalog.sync_table("order", SCHEMAS["order"], FOLDER).action == "created"
+        assert catalog.sync_table("order", SCHEMAS["order"], f"{FOLDER}/order").action == "created"
         assert len(waits) >= 1
     finally:
         if holder.poll() is None:

@@ -158,10 +158,10 @@ def test_zuora_check_is_reported_either_way(tmp_path):
 
 
 def test_unwritable_local_lake_names_its_setting(tmp_path):
-    blocker = tmp_path / "lake"
-    blocker.write_text("a file where the lake folder should be")
+    blocker = tmp_path / "parent"
+    blocker.write_text("a file where the lake's parent folder should be")  # a file as the lake itself is a settings error
 
-    results = run_checks(Settings.from_env({"ZUORA_ATHENA_HOME": str(blocker)}))
+    results = run_checks(Settings.from_env({"ZUORA_ATHENA_HOME": str(blocker / "lake")}))
 
     assert not results[0].ok and "ZUORA_ATHENA_HOME" in results[0].detail
 

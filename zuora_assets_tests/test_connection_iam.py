@@ -6,11 +6,12 @@ from dataclasses import replace
 
 import pytest
 from botocore.credentials import RefreshableCredentials
+from pydantic import SecretStr
 
 from zuora_assets.aws import AwsAuthError, AwsClients, aws_session
 from zuora_assets.connection import all_ok, format_results, run_checks
 from zuora_assets.iam import ACTIONS_USED, permissions_policy, seed_policy
-from zuora_assets.settings import Secret, Settings
+from zuora_assets.settings import Settings
 from zuora_assets_tests.iam_moto import (
     ACCOUNT_ID,
     ROLE_ARN,
@@ -99,7 +100,7 @@ def test_removing_any_used_action_fails_naming_it(moto, action):
 def test_wrong_external_id_is_a_clear_error(moto):
     wrong = "not-the-agreed-id"
     settings = role_setup(moto, permissions_policy)
-    settings = replace(settings, aws=replace(settings.aws, external_id=Secret(wrong)))
+    settings = replace(settings, aws=replace(settings.aws, external_id=SecretStr(wrong)))
 
     with pytest.raises(AwsAuthError) as caught:
         aws_session(settings.aws)

@@ -8,7 +8,7 @@ import pytest
 
 from zuora_assets.definitions import build_definitions, build_resources
 from zuora_assets.defs.assets import CONSOLIDATION_TAG, MODE_TAG
-from zuora_assets.defs.automation import nightly_consolidation, zuora_changes
+from zuora_assets.defs.automation import nightly_consolidation
 from zuora_assets.defs.resources import duckdb_catalog
 from zuora_assets.settings import Settings
 from zuora_assets_tests.lake_support import TestClock
@@ -26,7 +26,7 @@ def evaluate(instance, cursor=None):
     with dg.build_sensor_context(
         instance=instance, cursor=cursor, definitions=defs, resources=build_resources()
     ) as context:
-        return zuora_changes(context)
+        return defs.resolve_sensor_def("zuora_changes")(context)
 
 
 def test_sensor_requests_one_append_run_per_changed_model_and_never_twice(tenant):

@@ -1,6 +1,6 @@
 """The athena/<model> assets against Glue on a moto server, and `<model>_current` on real lake files."""
 
-import time
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pyarrow.compute as pc
@@ -10,6 +10,7 @@ from zuora_assets.defs.resources import aws_clients, duckdb_catalog
 from zuora_assets.settings import Settings
 from zuora_assets.sim import SimConfig, Simulator
 from zuora_assets.zuora.catalog import MODELS
+from zuora_assets_tests.lake_support import TestClock
 from zuora_assets_tests.pipeline import day_window, last_days, materialize
 from zuora_assets_tests.test_defs_pipeline import SCHEMA, aws_env  # noqa: F401  (fixture)
 
@@ -116,9 +117,10 @@ def test_current_view_is_the_simulators_current_state_after_updates_and_deletes(
     sim.upsert("Account", {"Id": alive[1], "Name": "Renamed Twice"})
     sim.upsert("Account", {"Id": alive[1], "Name": "Renamed Thrice"})
     sim.delete("Account", alive[2])
-    # An append reads up to the last whole second before now (minus the lag, 0 here): let that second pass.
-    time.sleep(1.1)
-    materialize(["zuora/account", "athena/account"], days[-1:], tags={"zuora/mode": "append"})
+    # An append reads up to its snapshot, the clock's now to the second (minus the lag, 0 here): the run's
+    # clock is one second later than the edits, instead of waiting for that second to pass.
+    later = TestClock(datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1))
+    materialize(["zuora/account", "athena/account"], days[-1:], tags={"zuora/mode": "append"}, clock=later)
 
     with duckdb_catalog(Settings.from_env()) as duck:
         for model in models:

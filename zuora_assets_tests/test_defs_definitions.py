@@ -49,12 +49,15 @@ def test_definitions_match_the_snapshot():
 def test_every_model_has_its_assets_checks_sensor_and_schedule():
     snap = describe(build_definitions({}))
     for name in MODELS:
-        assert snap["assets"][f"zuora/{name}"]["kinds"] == ["parquet", "s3", "zuora"]
+        assert snap["assets"][f"zuora/{name}"]["kinds"] == ["local", "parquet", "zuora"]
+        assert snap["assets"][f"athena/{name}"]["kinds"] == ["duckdb"] and not snap["assets"][f"zuora/{name}"]["owners"]
         assert snap["assets"][f"athena/{name}"]["deps"] == [f"zuora/{name}"]
         assert f"zuora/{name}:rows_match_zuora" in snap["checks"]
         assert f"athena/{name}:columns_match_files" in snap["checks"]
+        assert f"zuora/{name}:yesterday_by_deadline" in snap["checks"]
     assert "zuora_changes" in snap["sensors"] and "nightly_consolidation" in snap["schedules"]
     assert "test_connection" in snap["jobs"] and "zuora_sync" in snap["jobs"]
+    assert "zuora_freshness" in snap["schedules"]
 
 
 def test_the_cli_loads_the_workspace_like_the_ui():

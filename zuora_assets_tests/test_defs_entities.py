@@ -86,7 +86,7 @@ def test_two_tenants_each_get_their_own_pool_and_endpoint():
     env = two_tenants_env(ZUORA_APAC_ENVIRONMENT="apac-production")
     eu, us, apac = load_entities(env)
     assert apac.settings.zuora.base_url == "https://rest.ap.zuora.com", "its environment replaces the shared URL"
-    assert apac.settings.zuora.client_secret.reveal() == "apac-secret"
+    assert apac.settings.zuora.client_secret.get_secret_value() == "apac-secret"
     assert (eu.pool, us.pool, apac.pool) == ("zuora_api", "zuora_api", "zuora_api_apac")
 
 
@@ -167,11 +167,13 @@ def test_definitions_for_two_tenants_have_keys_sensors_schedules_and_pools_per_e
     assert {"zuora/eu/account:rows_match_zuora", "athena/apac/invoice:columns_match_files"} <= checks
 
     repo = defs.get_repository_def()
-    assert {s.name for s in repo.sensor_defs} == {"zuora_changes_eu", "zuora_changes_us", "zuora_changes_apac",
-                                                  "zuora_freshness"}
-    assert {s.name for s in repo.schedule_defs} == {f"nightly_consolidation_{e}" for e in names}
+    assert {s.name for s in repo.sensor_defs} == {"zuora_changes_eu", "zuora_changes_us", "zuora_changes_apac"}
+    assert {s.name for s in repo.schedule_defs} == {*(f"nightly_consolidation_{e}" for e in names), "zuora_freshness"}
     assert {j.name for j in repo.get_all_jobs() if not j.name.startswith("__")} == {
-        "zuora_sync", *(f"test_connection_{e}" for e in names)}
+        "zuora_sync", "zuora_freshness", *(f"test_connection_{e}" for e in names)}
+    freshness = {f"{k.asset_key.to_user_string()}:{k.name}" for k in graph.asset_check_keys
+                 if k.name == "yesterday_by_deadline"}
+    assert freshness == {f"zuora/{e}/{m}:yesterday_by_deadline" for e in names for m in MODELS}
     for e in names:  # each consolidation replaces its own entity's models, and says which entity it is
         schedule = defs.get_schedule_def(f"nightly_consolidation_{e}")
         job = defs.resolve_job_def(schedule.job_name)

@@ -6,8 +6,9 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
-from zuora_assets.settings import ZUORA_ENVIRONMENTS, Secret, Settings, SettingsError
+from zuora_assets.settings import ZUORA_ENVIRONMENTS, Settings, SettingsError
 
 TODAY = date(2026, 11, 29)
 ZUORA_SECRET = "zsecret-Do-Not-Leak-91"
@@ -168,7 +169,7 @@ def test_all_problems_are_reported_at_once():
         load(env)
     named = {p.split(":")[0] for p in caught.value.problems}
     assert named == {"AWS_BUCKET", "AWS_BUCKET_REGION", "AWS_SCHEMA", "ZUORA_START_DATE", "ZUORA_ENTITY_ID"}
-    assert str(caught.value).startswith("5 problem(s) in the settings")
+    assert str(caught.value).splitlines() == list(caught.value.problems)  # one line per problem
 
 
 def test_a_bad_value_is_quoted_with_its_rule():
@@ -254,10 +255,10 @@ def test_secrets_never_show_in_repr_or_describe():
     for text in (repr(settings), str(settings), settings.describe(), f"{settings.aws.external_id}"):
         for secret in SECRETS:
             assert secret not in text
-    assert settings.zuora.client_secret.reveal() == ZUORA_SECRET
-    assert settings.aws.secret_access_key.reveal() == AWS_SECRET
-    assert settings.aws.session_token.reveal() == SESSION_TOKEN
-    assert settings.aws.external_id.reveal() == EXTERNAL_ID
+    assert settings.zuora.client_secret.get_secret_value() == ZUORA_SECRET
+    assert settings.aws.secret_access_key.get_secret_value() == AWS_SECRET
+    assert settings.aws.session_token.get_secret_value() == SESSION_TOKEN
+    assert settings.aws.external_id.get_secret_value() == EXTERNAL_ID
 
 
 def test_describe_has_one_line_per_setting_with_masked_secrets():
@@ -267,15 +268,14 @@ def test_describe_has_one_line_per_setting_with_masked_secrets():
     assert values["AWS_SECRET_ACCESS_KEY"] == values["AWS_SESSION_TOKEN"] == "***"
     assert values["AWS_BUCKET"] == "acme-zuora-lake" and values["AWS_KMS_KEY_ID"] == "(not set)"
     assert values["ZUORA_START_DATE"] == "2026-01-01" and values["AWS_GLUE_PARTITIONS"] == "false"
-    assert len(values) == 26  # 5 Zuora, 18 AWS, start date, manifest retention, local lake folder
+    assert len(values) == 33  # 5 Zuora, 18 AWS, start date, local lake folder, 8 sync settings
     assert lines[0] == "source: Zuora tenant at https://rest.sandbox.eu.zuora.com"
 
 
-def test_secret_wrapper():
-    secret = Secret("hunter2")
-    assert repr(secret) == str(secret) == f"{secret}" == "***"
-    assert secret.reveal() == "hunter2"
-    assert secret == Secret("hunter2") and hash(secret) == hash(Secret("hunter2"))
+def test_secrets_are_pydantic_secret_strings():
+    secret = load(FULL).zuora.client_secret
+    assert isinstance(secret, SecretStr) and "hunter2" not in f"{secret!r} {secret}"
+    assert secret == SecretStr(secret.get_secret_value()) and hash(secret) == hash(SecretStr(secret.get_secret_value()))
 
 
 def test_settings_are_frozen_and_hashable():

@@ -1,6 +1,6 @@
 """The embedded catalog: the same tables and `_current` views as Glue, as DuckDB views over the local lake.
 
-A table is a view over `read_parquet(<lake_root>/<folder>/<name>/*/*.parquet)` with every column cast to the
+A table is a view over `read_parquet(<lake_root>/<location>/*/*.parquet)` with every column cast to the
 table's type; the Glue-style column list and the managed-by marker live in the view's comment, so schema
 evolution follows exactly the Glue rules (append, widen, refuse) and foreign objects are never touched.
 """
@@ -12,6 +12,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -60,14 +61,37 @@ class DuckDBCatalog:
         self.marker = marker
         self._sleep = sleep
 
-    def sync_table(self, name: str, schema: pa.Schema, folder: str) -> TableSync:
-        """Create or update the table (view) `name` over `<lake_root>/<folder>/<name>/` to cover `schema`."""
+    def describe(self) -> str:
+        return f"DuckDB catalog {self.db_path}"
+
+    def ensure_database(self) -> bool:
+        """Create the schema if it is missing (the default schema `main` always exists)."""
+        with self._connection() as con:
+            found = con.execute(
+                "select count(*) from information_schema.schemata where schema_name = ?", [self.schema]
+            ).fetchone()[0]
+            if not found:
+                con.execute(f"create schema if not exists {quote(self.schema)}")
+        return not found
+
+    def sync_table(
+        self,
+        name: str,
+        schema: pa.Schema,
+        location: str,
+        first_day: date | None = None,
+        register_partitions: list[str] | None = None,
+    ) -> TableSync:
+        """Create or update the table (view) `name` over `<lake_root>/<location>/` to cover `schema`.
+
+        `first_day` and `register_partitions` are Athena's: DuckDB reads every `dt=` folder of the location.
+        """
         check_name(name, "table")
         with self._connection() as con:
             existing = self._managed(con, name)
             catalog = [{"Name": n, "Type": t} for n, t in (existing or {}).get("columns", [])]
             merge = merge_columns(self._where(name), catalog, schema)
-            select = self._table_select(con, merge.columns, self._files(folder, name))
+            select = self._table_select(con, merge.columns, self._files(location))
             meta = {"columns": [[c["Name"], c["Type"]] for c in merge.columns]}
             action = self._replace_view(con, name, select, meta, existing)
         return TableSync(name, action, merge.added, merge.widened)
@@ -130,9 +154,9 @@ class DuckDBCatalog:
 
     # --- internals --------------------------------------------------------------------------------
 
-    def _files(self, folder: str, name: str) -> str | None:
+    def _files(self, location: str) -> str | None:
         """The glob of the table's Parquet files, or None while it has none."""
-        root = self.lake_root / folder / name if folder else self.lake_root / name
+        root = self.lake_root / location
         return str(root / "*" / "*.parquet") if any(root.glob("*/*.parquet")) else None
 
     def _table_select(self, con, columns: list[dict], files: str | None) -> str:

@@ -95,6 +95,9 @@ class GlueCatalog:
 
     # --- public API -------------------------------------------------------------------------------
 
+    def describe(self) -> str:
+        return f"Glue database {self.database}"
+
     def ensure_database(self) -> bool:
         """Create the database if it is missing; True when this call created it."""
         where = f"Glue database {self.database}"

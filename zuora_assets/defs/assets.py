@@ -12,13 +12,14 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from zuora_assets.defs.clock import ClockResource, snapshot_of
+from zuora_assets.defs.clock import snapshot_of
 from zuora_assets.defs.failures import RETRY_POLICY, fail_fast_unless_transient
 from zuora_assets.defs.io_manager import ModelTransfer
 from zuora_assets.defs.partitions import pin_first_day
-from zuora_assets.defs.resources import LakeResource, ZuoraSource
+from zuora_assets.defs.resources import LakeResource, ZuoraSource, describe_mode, table_name
 from zuora_assets.defs.scope import SINGLE, EntityScope
 from zuora_assets.lake.state import load_state
+from zuora_assets.settings import Settings
 from zuora_assets.zuora.catalog import MODELS, ZuoraModel
 
 MODE_TAG = "zuora/mode"
@@ -79,22 +80,22 @@ def transfer_window(
         context.partition_time_window,
         snapshot,
         state.partition_synced_until(context.partition_key),
-        lag=timedelta(seconds=zuora.lag_seconds),
-        lookback=timedelta(seconds=zuora.lookback_seconds),
+        lag=timedelta(seconds=zuora.sync.lag_seconds),
+        lookback=timedelta(seconds=zuora.sync.lookback_seconds),
     )
 
 
 def zuora_asset(
-    model: ZuoraModel, partitions_def: dg.PartitionsDefinition, scope: EntityScope = SINGLE
+    model: ZuoraModel, partitions_def: dg.PartitionsDefinition, settings: Settings, scope: EntityScope = SINGLE
 ) -> dg.AssetsDefinition:
-    """The `zuora/<model>` asset of one catalog model (`zuora/<entity>/<model>` in an entity's scope)."""
+    """The `zuora/<model>` asset of one catalog model, named for the destination of `settings`
+    (`zuora/<entity>/<model>` in an entity's scope)."""
 
     @dg.asset(
         key=scope.asset_key("zuora", model.name),
         description=f"{model.description} Zuora object `{model.object}`, one partition per UTC day of UpdatedDate.",
         group_name="zuora",
-        kinds={"zuora", "parquet", "s3"},
-        owners=["team:data-platform"],
+        kinds={"zuora", "parquet", "local" if settings.aws is None else "s3"},
         tags={"zuora/object": model.object, **scope.tags},
         code_version=CODE_VERSION,
         partitions_def=partitions_def,
@@ -103,7 +104,7 @@ def zuora_asset(
         pool=scope.pool,
         retry_policy=RETRY_POLICY,
         metadata={
-            "dagster/table_name": f"zuora.{model.name}",
+            "dagster/table_name": table_name(settings, model.name),
             "primary_key": model.primary_key,
             "cursor": model.cursor,
             "exports_deletes": model.exports_deletes,
@@ -119,12 +120,14 @@ def zuora_asset(
 
 
 def extract(
-    context: dg.AssetExecutionContext, zuora: ZuoraSource, lake: LakeResource, clock: ClockResource, model: ZuoraModel
+    context: dg.AssetExecutionContext, zuora: ZuoraSource, lake: LakeResource, clock, model: ZuoraModel
 ):
     """Fix the snapshot, extract its window and hand it to the lake IO manager as one `ModelTransfer`."""
     mode = run_mode(context.run.tags)
+    settings = lake.settings.load()
+    context.log.info(describe_mode(settings, zuora.simulator_url))  # DESIGN 6: say loudly which mode runs
     pin_first_day(
-        lake.settings.load(),
+        settings,
         lake.storage(),
         lake.folder(),
         min(context.assets_def.partitions_def.start.date(), context.partition_time_window.start.date()),
@@ -139,14 +142,18 @@ def extract(
     with zuora.client() as client:
         extraction = zuora.extractor(client, context.log).extract(model, start, end)
         prune = context.run.tags.get(CONSOLIDATION_TAG) == "true"
-        transfer = ModelTransfer(extraction.schema, extraction.batches, (start, end), mode, snapshot, clock, prune)
+        transfer = ModelTransfer(
+            extraction.schema, extraction.batches, (start, end), mode, snapshot, clock, prune
+        )
         yield dg.Output(transfer)
         if extraction.dropped_fields:
-            context.log.warning(f"{model.name}: fields dropped for this run: {', '.join(extraction.dropped_fields)}")
+            context.log.warning(
+                f"{model.name}: fields dropped for this run: {', '.join(extraction.dropped_fields)}"
+            )
 
 
 def zuora_assets(
-    partitions_def: dg.PartitionsDefinition, scope: EntityScope = SINGLE
+    partitions_def: dg.PartitionsDefinition, settings: Settings, scope: EntityScope = SINGLE
 ) -> list[dg.AssetsDefinition]:
     """Every model's `zuora/<model>` asset over `partitions_def`, in the entity's scope."""
-    return [zuora_asset(m, partitions_def, scope) for m in MODELS.values()]
+    return [zuora_asset(m, partitions_def, settings, scope) for m in MODELS.values()]

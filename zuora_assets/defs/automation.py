@@ -2,7 +2,6 @@
 consolidation (replace yesterday, prune replaced manifests)."""
 
 import json
-import os
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
@@ -15,8 +14,6 @@ from zuora_assets.zuora.catalog import MODELS, ZuoraModel
 from zuora_assets.zuora.changes import latest_change, probe_object
 
 MODEL_TAG = "zuora/model"
-SENSOR_INTERVAL_SECONDS = int(os.environ.get("ZUORA_SENSOR_INTERVAL_SECONDS", "300"))
-CONSOLIDATION_CRON = os.environ.get("ZUORA_CONSOLIDATION_CRON", "30 2 * * *")
 # An append run syncs one model's new changes: its few small steps run in the run's own process rather
 # than one process per step (each of which would load the whole code location again).
 APPEND_RUN_CONFIG = {"execution": {"config": {"in_process": {}}}}
@@ -56,7 +53,7 @@ def tail_since(state: SyncState, yesterday: date, midnight: datetime) -> datetim
     return synced if synced is not None and synced < midnight else None
 
 
-def append_request(model: ZuoraModel, run_key: str, partition: str, scope: EntityScope) -> dg.RunRequest:
+def append_request(model: ZuoraModel, run_key: str, partition: str, scope: EntityScope = SINGLE) -> dg.RunRequest:
     return dg.RunRequest(
         run_key=run_key,
         partition_key=partition,
@@ -70,7 +67,7 @@ def append_request(model: ZuoraModel, run_key: str, partition: str, scope: Entit
 class _Tick:
     """One evaluation of the sensor: its moments, and what it found per model."""
 
-    def __init__(self, now: datetime, lag_seconds: int, cursor: dict, scope: EntityScope):
+    def __init__(self, now: datetime, lag_seconds: int, cursor: dict, scope: EntityScope = SINGLE):
         self.settled = now - timedelta(seconds=lag_seconds)  # an append run reads up to here
         self.day = self.settled.date()  # the partition appends go to; yesterday's until midnight + lag
         self.midnight = datetime.combine(self.day, datetime.min.time(), UTC)
@@ -105,15 +102,16 @@ def evaluate_model(tick: _Tick, model: ZuoraModel, state: SyncState, changed_at:
     tick.requests += [append_request(model, key, dt, tick.scope) for dt, key in sorted(partitions.items())]
 
 
-def changes_sensor(scope: EntityScope = SINGLE) -> dg.SensorDefinition:
-    """The change sensor of one entity: `zuora_changes` (`zuora_changes_<entity>`)."""
+def change_sensor(interval_seconds: int, scope: EntityScope = SINGLE) -> dg.SensorDefinition:
+    """The `zuora_changes` sensor (`zuora_changes_<entity>`), polling every `interval_seconds`
+    (ZUORA_SENSOR_INTERVAL_SECONDS)."""
 
     @dg.sensor(
         name=scope.named("zuora_changes"),
         description="Polls Zuora for changed records (Object Query, one record per model) and requests "
         "append-mode syncs of today's partition for the models that changed, and after midnight of "
         "yesterday's tail (changes and deletes up to midnight) for the models not synced that far.",
-        minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+        minimum_interval_seconds=interval_seconds,
         default_status=dg.DefaultSensorStatus.STOPPED,
         asset_selection=scope.selection(),
         required_resource_keys={scope.resource("zuora"), scope.resource("lake"), "clock"},
@@ -121,14 +119,16 @@ def changes_sensor(scope: EntityScope = SINGLE) -> dg.SensorDefinition:
     def _sensor(context: dg.SensorEvaluationContext, **_invoked_with: object):
         # Invoked directly (tests), Dagster also passes the resources as keywords; they are context.resources.
         zuora, lake = scope.resources(context, "zuora", "lake")
-        return evaluate(context, zuora, lake, context.resources.clock.now(), scope)
+        return zuora_changes(context, zuora, lake, context.resources.clock.now(), scope)
 
     return _sensor
 
 
-def evaluate(context, zuora: ZuoraSource, lake: LakeResource, now: datetime, scope: EntityScope) -> dg.SensorResult:
+def zuora_changes(
+    context: dg.SensorEvaluationContext, zuora: ZuoraSource, lake: LakeResource, now: datetime, scope: EntityScope
+) -> dg.SensorResult:
     """One tick: probe each model for changes since its last one, request the append runs they need."""
-    tick = _Tick(now, zuora.lag_seconds, json.loads(context.cursor) if context.cursor else {}, scope)
+    tick = _Tick(now, zuora.sync.lag_seconds, json.loads(context.cursor) if context.cursor else {}, scope)
     busy = syncing_models(context.instance, scope)
     storage, folder = lake.storage(), lake.folder()
     latest: dict[tuple[str, datetime], datetime | None] = {}
@@ -146,7 +146,9 @@ def evaluate(context, zuora: ZuoraSource, lake: LakeResource, now: datetime, sco
     cursor = json.dumps(tick.cursor, sort_keys=True)
     if tick.requests:
         return dg.SensorResult(run_requests=tick.requests, cursor=cursor)
-    return dg.SensorResult(skip_reason=dg.SkipReason(skip_reason(tick, zuora.lag_seconds)), cursor=cursor)
+    return dg.SensorResult(
+        skip_reason=dg.SkipReason(skip_reason(tick, zuora.sync.lag_seconds)), cursor=cursor
+    )
 
 
 def skip_reason(tick: _Tick, lag_seconds: int) -> str:
@@ -159,32 +161,35 @@ def skip_reason(tick: _Tick, lag_seconds: int) -> str:
             "(ZUORA_LAG_SECONDS) and sync on a later tick"
         )
     if tick.no_probe:
-        reason += f"; {', '.join(tick.no_probe)} have no cheap change probe and sync in the nightly consolidation"
+        reason += (
+            f"; {', '.join(tick.no_probe)} have no cheap change probe and sync in the nightly consolidation"
+        )
     return reason
 
 
-def consolidation_schedule(scope: EntityScope = SINGLE) -> dg.ScheduleDefinition:
-    """The nightly consolidation of one entity: `nightly_consolidation` (`nightly_consolidation_<entity>`)."""
+def consolidation_schedule(cron: str, scope: EntityScope = SINGLE) -> dg.ScheduleDefinition:
+    """The `nightly_consolidation` schedule (`nightly_consolidation_<entity>`), on `cron`
+    (ZUORA_CONSOLIDATION_CRON, UTC)."""
 
     @dg.schedule(
         name=scope.named("nightly_consolidation"),
-        cron_schedule=CONSOLIDATION_CRON,
+        cron_schedule=cron,
         execution_timezone="UTC",
         target=scope.selection(),
         description="Replaces yesterday's partition of every model with one clean transfer (one set of files per "
         "day) and removes the manifests of transfers replaced longer ago than ZUORA_MANIFEST_RETENTION_DAYS.",
         default_status=dg.DefaultScheduleStatus.STOPPED,
     )
-    def _schedule(context: dg.ScheduleEvaluationContext):
-        yesterday = (context.scheduled_execution_time.astimezone(UTC) - timedelta(days=1)).date().isoformat()
-        return dg.RunRequest(
-            run_key=f"consolidate:{yesterday}",
-            partition_key=yesterday,
-            tags={MODE_TAG: "replace", CONSOLIDATION_TAG: "true", **scope.tags},
-        )
+    def _schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        return nightly_consolidation(context, scope)
 
     return _schedule
 
 
-zuora_changes = changes_sensor()
-nightly_consolidation = consolidation_schedule()
+def nightly_consolidation(context: dg.ScheduleEvaluationContext, scope: EntityScope = SINGLE) -> dg.RunRequest:
+    yesterday = (context.scheduled_execution_time.astimezone(UTC) - timedelta(days=1)).date().isoformat()
+    return dg.RunRequest(
+        run_key=f"consolidate:{yesterday}",
+        partition_key=yesterday,
+        tags={MODE_TAG: "replace", CONSOLIDATION_TAG: "true", **scope.tags},
+    )

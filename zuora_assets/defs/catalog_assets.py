@@ -4,14 +4,14 @@ In AWS the table lives in the Glue Data Catalog (Athena finds partitions by proj
 embedded default the same table and view live in a DuckDB file beside the local lake.
 """
 
-
 import dagster as dg
 import pyarrow as pa
 
 from zuora_assets.defs.failures import RETRY_POLICY, fail_fast_unless_transient
-from zuora_assets.defs.resources import CatalogResource, LakeResource
+from zuora_assets.defs.resources import CatalogResource, LakeResource, table_name
 from zuora_assets.defs.scope import SINGLE, EntityScope
 from zuora_assets.lake.readers import partition_dataset
+from zuora_assets.settings import Settings
 from zuora_assets.zuora.catalog import DELETED_COLUMN, MODELS, TRANSFERRED_AT_COLUMN, ZuoraModel
 
 CODE_VERSION = "1"
@@ -37,23 +37,17 @@ def sync_model(
     schema = lake_schema(lake, model, dts)
     view = {"key": VIEW_KEY, "order_by": VIEW_ORDER, "deleted": DELETED_COLUMN}
     settings = catalog.settings.load()
-    with catalog.glue() as glue:
-        if glue is not None:
-            glue.ensure_database()
-            sync = glue.sync_table(
-                model.name,
-                schema,
-                location=catalog.location(lake.folder(), model.name),
-                first_day=settings.start_date,
-                register_partitions=dts if settings.aws.glue_partitions else None,
-            )
-            view_action = glue.sync_current_view(model.name, schema, **view)
-            where = f"Glue database {settings.aws.schema}"
-        else:
-            with catalog.duckdb() as duck:
-                sync = duck.sync_table(model.name, schema, lake.folder())
-                view_action = duck.sync_current_view(model.name, schema, **view)
-            where = f"DuckDB catalog {settings.local_dir}"
+    cat = catalog.open()
+    cat.ensure_database()
+    sync = cat.sync_table(
+        model.name,
+        schema,
+        catalog.location(lake.folder(), model.name),
+        first_day=settings.start_date,
+        register_partitions=dts if settings.aws and settings.aws.glue_partitions else None,
+    )
+    view_action = cat.sync_current_view(model.name, schema, **view)
+    where = cat.describe()
     added = sync.added_columns if sync.action != "created" else ()
     context.log.info(
         f"{model.name}: table {sync.action} in {where} ({len(schema)} columns)"
@@ -67,15 +61,17 @@ def sync_model(
         "added_columns": dg.MetadataValue.json(list(sync.added_columns)),
         "widened_columns": dg.MetadataValue.json(list(sync.widened_columns)),
         "partitions_registered": len(sync.partitions_registered or []),
-        "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(f.name, str(f.type)) for f in schema]),
-        "dagster/table_name": f"{where.split()[-1]}.{model.name}",
+        "dagster/column_schema": dg.TableSchema(
+            columns=[dg.TableColumn(f.name, str(f.type)) for f in schema]
+        ),
     }
 
 
 def athena_asset(
-    model: ZuoraModel, partitions_def: dg.PartitionsDefinition, scope: EntityScope = SINGLE
+    model: ZuoraModel, partitions_def: dg.PartitionsDefinition, settings: Settings, scope: EntityScope = SINGLE
 ) -> dg.AssetsDefinition:
-    """The `athena/<model>` asset of one catalog model (`athena/<entity>/<model>` in an entity's scope)."""
+    """The `athena/<model>` asset of one catalog model, named for the catalog of `settings`
+    (`athena/<entity>/<model>` in an entity's scope)."""
 
     @dg.asset(
         key=scope.asset_key("athena", model.name),
@@ -83,8 +79,8 @@ def athena_asset(
         f"and the view `{model.name}_current` (latest version per id, deletes removed).",
         deps=[scope.asset_key("zuora", model.name)],
         group_name="athena",
-        kinds={"athena", "glue"},
-        owners=["team:data-platform"],
+        kinds={"duckdb"} if settings.aws is None else {"athena", "glue"},
+        metadata={"dagster/table_name": table_name(settings, model.name)},
         tags=scope.tags,
         code_version=CODE_VERSION,
         partitions_def=partitions_def,
@@ -103,7 +99,7 @@ def athena_asset(
 
 
 def athena_assets(
-    partitions_def: dg.PartitionsDefinition, scope: EntityScope = SINGLE
+    partitions_def: dg.PartitionsDefinition, settings: Settings, scope: EntityScope = SINGLE
 ) -> list[dg.AssetsDefinition]:
     """Every model's `athena/<model>` asset over `partitions_def`, in the entity's scope."""
-    return [athena_asset(m, partitions_def, scope) for m in MODELS.values()]
+    return [athena_asset(m, partitions_def, settings, scope) for m in MODELS.values()]

@@ -1,20 +1,18 @@
 """Asset checks per model: rows against Zuora, the table's columns against the files, and freshness."""
 
 import dataclasses
-import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 
 import dagster as dg
 import polars as pl
 
 from zuora_assets.athena.schema_check import compare_schema
 from zuora_assets.defs.catalog_assets import lake_schema
+from zuora_assets.defs.clock import ClockParam
 from zuora_assets.defs.resources import LakeResource, ZuoraSource
 from zuora_assets.defs.scope import SINGLE, EntityScope
 from zuora_assets.lake.readers import scan
 from zuora_assets.zuora.catalog import MODELS, TRANSFERRED_AT_COLUMN, ZuoraModel
-
-FRESHNESS_HOUR = int(os.environ.get("ZUORA_FRESHNESS_HOUR", "6"))
 
 
 def zuora_count(zuora: ZuoraSource, model: ZuoraModel, start: datetime, end: datetime, log) -> int:
@@ -26,7 +24,11 @@ def zuora_count(zuora: ZuoraSource, model: ZuoraModel, start: datetime, end: dat
 
 
 def lake_count(
-    lake: LakeResource, model: ZuoraModel, start: datetime, end: datetime, partitions_def: dg.PartitionsDefinition
+    lake: LakeResource,
+    model: ZuoraModel,
+    start: datetime,
+    end: datetime,
+    partitions_def: dg.PartitionsDefinition,
 ) -> int:
     """How many records the lake holds in the window: the latest version of each id, if it is in the window.
 
@@ -58,13 +60,13 @@ def rows_check(
         partitions_def=partitions_def,
         blocking=False,
         pool=scope.pool,
-        required_resource_keys={scope.resource("zuora"), scope.resource("lake")},
+        required_resource_keys={scope.resource("zuora"), scope.resource("lake"), "clock"},
     )
     def _check(context: dg.AssetCheckExecutionContext):
         zuora, lake = scope.resources(context, "zuora", "lake")
         window = context.partition_time_window
         start = window.start.astimezone(UTC)
-        end = min(window.end.astimezone(UTC), datetime.now(UTC).replace(microsecond=0))
+        end = min(window.end.astimezone(UTC), context.resources.clock.now().astimezone(UTC).replace(microsecond=0))
         expected = zuora_count(zuora, model, start, end, context.log)
         found = lake_count(lake, model, start, end, partitions_def)
         return dg.AssetCheckResult(
@@ -95,12 +97,7 @@ def schema_check(model: ZuoraModel, scope: EntityScope = SINGLE) -> dg.AssetChec
     def _check(context: dg.AssetCheckExecutionContext):
         lake, catalog = scope.resources(context, "lake", "catalog")
         schema = lake_schema(lake, model, None)
-        with catalog.glue() as glue:
-            if glue is not None:
-                columns = glue.table_columns(model.name)
-            else:
-                with catalog.duckdb() as duck:
-                    columns = duck.table_columns(model.name)
+        columns = catalog.open().table_columns(model.name)
         differences = compare_schema(columns, schema)
         return dg.AssetCheckResult(
             passed=not differences,
@@ -111,10 +108,61 @@ def schema_check(model: ZuoraModel, scope: EntityScope = SINGLE) -> dg.AssetChec
     return _check
 
 
-def freshness_checks(zuora_assets: list[dg.AssetsDefinition]) -> list[dg.AssetChecksDefinition]:
-    """Yesterday's partition of each model exists by `ZUORA_FRESHNESS_HOUR` (UTC)."""
-    return list(
-        dg.build_time_partition_freshness_checks(assets=zuora_assets, deadline_cron=f"0 {FRESHNESS_HOUR} * * *")
+FRESHNESS_CHECK = "yesterday_by_deadline"
+
+
+def due_partition(now: datetime, hour: int) -> str:
+    """The latest partition that must exist at `now`: yesterday's from `hour`:00 UTC on, else the day before."""
+    now = now.astimezone(UTC)
+    deadline = datetime.combine(now.date(), time(hour), UTC)
+    return (now.date() - timedelta(days=1 if now >= deadline else 2)).isoformat()
+
+
+def freshness_check(model: ZuoraModel, hour: int, scope: EntityScope = SINGLE) -> dg.AssetChecksDefinition:
+    key = scope.asset_key("zuora", model.name)
+
+    @dg.asset_check(
+        asset=key,
+        name=FRESHNESS_CHECK,
+        description=f"Yesterday's partition of {model.name} exists by {hour:02d}:00 UTC (ZUORA_FRESHNESS_HOUR).",
+        blocking=False,
+    )
+    def _check(context: dg.AssetCheckExecutionContext, clock: ClockParam):
+        due = due_partition(clock.now(), hour)
+        records = context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, asset_partitions=[due]), limit=1
+        ).records
+        return dg.AssetCheckResult(
+            passed=bool(records),
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"partition": due, "deadline": f"{hour:02d}:00 UTC"},
+            description=None
+            if records
+            else f"{model.name}: partition {due} is not materialized although its deadline ({hour:02d}:00 UTC the "
+            "day after) has passed; check the nightly consolidation and the sensor's runs.",
+        )
+
+    return _check
+
+
+def freshness_checks(hour: int, scope: EntityScope = SINGLE) -> list[dg.AssetChecksDefinition]:
+    """Yesterday's partition of each model exists by `hour` (ZUORA_FRESHNESS_HOUR, UTC)."""
+    return [freshness_check(m, hour, scope) for m in MODELS.values()]
+
+
+def freshness_schedule(checks: list[dg.AssetChecksDefinition], hour: int) -> dg.ScheduleDefinition:
+    """Runs the freshness checks every day at `hour`:00 UTC."""
+    job = dg.define_asset_job(
+        "zuora_freshness",
+        selection=dg.AssetSelection.checks(*checks),
+        description="Checks that yesterday's partition of every model exists (ZUORA_FRESHNESS_HOUR).",
+    )
+    return dg.ScheduleDefinition(
+        name="zuora_freshness",
+        job=job,
+        cron_schedule=f"0 {hour} * * *",
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.STOPPED,
     )
 
 

@@ -1,7 +1,7 @@
 """The clock of the Dagster side: what the assets, the sensor and the IO manager take as "now".
 
-`ClockResource` is the wall clock (UTC). It is a resource so that tests (and later a configuration) can bind
-any object with the same two methods instead: `now()` (aware UTC) and `sleep(seconds)`, e.g. a clock that
+`WallClock` is the wall clock (UTC), bound as the `clock` resource; assets, checks and the sensor take it as a
+`ClockParam`, so tests bind any object with the same two methods instead: `now()` (aware UTC) and `sleep(seconds)`, e.g. a clock that
 moves only when told, so midnight, 40 days later or a year of history are inputs, never waits.
 """
 
@@ -20,7 +20,7 @@ class Clock(Protocol):
     def sleep(self, seconds: float) -> None: ...
 
 
-class ClockResource(dg.ConfigurableResource):
+class WallClock:
     """The wall clock, in UTC."""
 
     def now(self) -> datetime:
@@ -28,6 +28,10 @@ class ClockResource(dg.ConfigurableResource):
 
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
+
+
+# How assets, checks and the sensor ask for the clock: any object with `now()` and `sleep()`.
+ClockParam = dg.ResourceParam[Clock]
 
 
 def snapshot_of(clock: Clock) -> datetime:

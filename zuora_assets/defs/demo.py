@@ -40,17 +40,28 @@ def demo_partitions(days: int, today: datetime | None = None) -> list[str]:
     return [(today - timedelta(days=n)).isoformat() for n in range(days - 1, -1, -1)]
 
 
+def demo_environment(
+    home: Path, simulator_url: str = "", environ: Mapping[str, str] = os.environ
+) -> dict[str, str]:
+    """The settings of the demo: the process environment with the lake folder and the simulator's address."""
+    return {**environ, "ZUORA_ATHENA_HOME": str(home), SIMULATOR_URL_ENV: simulator_url}
+
+
 def run_demo(
-    home: Path, *, simulator_url: str, days: int = DEMO_DAYS, model: str = DEMO_MODEL, out: TextIO = sys.stdout
+    home: Path,
+    *,
+    simulator_url: str,
+    days: int = DEMO_DAYS,
+    model: str = DEMO_MODEL,
+    out: TextIO = sys.stdout,
 ) -> DemoReport:
     """Materialize `zuora/<model>` and `athena/<model>` for the last `days` days in one run, then report."""
     from zuora_assets.definitions import build_definitions
 
-    environ: Mapping[str, str] = {"ZUORA_ATHENA_HOME": str(home), SIMULATOR_URL_ENV: simulator_url}
-    os.environ.update(environ)  # EnvVar-bound resources resolve from the process environment
-    defs = build_definitions({**os.environ, **environ})
+    environ = demo_environment(home, simulator_url)
+    defs = build_definitions(environ, literal=True)  # resources hold the values: os.environ is left alone
     partitions = demo_partitions(days)
-    settings = Settings.from_env(os.environ)
+    settings = Settings.from_env(environ)
     print("zuora-athena demo on the EMBEDDED DEFAULT: no AWS account and no Zuora tenant needed.", file=out)
     print(f"  simulator: {simulator_url}", file=out)
     print(f"  lake:      {settings.local_dir}", file=out)
@@ -76,7 +87,7 @@ def report(settings: Settings, model: str, partitions: list[str], out: TextIO) -
     rep.files = sorted(o.key for o in lake_storage(settings).list(f"{lake_folder(settings)}/{model}/"))
     with duckdb_catalog(settings) as duck:
         rows = duck.query(
-            f'select dt, count(*) from "{model}" where dt between \'{partitions[0]}\' and \'{partitions[-1]}\' '
+            f"select dt, count(*) from \"{model}\" where dt between '{partitions[0]}' and '{partitions[-1]}' "
             "group by dt order by dt"
         )
         rep.rows_per_dt = {dt: 0 for dt in partitions} | {str(dt): int(n) for dt, n in rows}
@@ -87,7 +98,10 @@ def report(settings: Settings, model: str, partitions: list[str], out: TextIO) -
     print(f"\nrows per dt in {model} (DuckDB catalog {rep.catalog_file}):", file=out)
     for dt, n in rep.rows_per_dt.items():
         print(f"  {dt}  {n:>8,}", file=out)
-    print(f"\n{model}_current: {rep.current_rows:,} rows (latest version of each record, deletes removed)", file=out)
+    print(
+        f"\n{model}_current: {rep.current_rows:,} rows (latest version of each record, deletes removed)",
+        file=out,
+    )
     query = f"duckdb.connect('{rep.catalog_file}').sql('select count(*) from {model}_current').show()"
     print(f'query it: .venv/bin/python -c "import duckdb; {query}"', file=out)
     return rep

@@ -2,8 +2,8 @@
 loads partitions back lazily. In the nightly consolidation it also prunes the manifests of replaced
 transfers that are older than the retention period."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Dagster reads these resources' field annotations at run time to
+# resolve the resources bound with `configure_at_launch` (see definitions.build_resources).
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass

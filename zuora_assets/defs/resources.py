@@ -1,7 +1,7 @@
 """Dagster resources: the settings (fed by environment variables), the Zuora source, the lake, the catalog."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Dagster reads these resources' field annotations at run time to
+# resolve the resources bound with `configure_at_launch` (see definitions.build_resources).
 import contextlib
 import functools
 import os
@@ -11,13 +11,14 @@ from pathlib import Path
 import dagster as dg
 from pydantic import PrivateAttr
 
+from zuora_assets.athena.catalog import Catalog
 from zuora_assets.athena.duckdb_catalog import DuckDBCatalog
 from zuora_assets.athena.glue import GlueCatalog
 from zuora_assets.aws import AwsClients, aws_session, sse_arguments
 from zuora_assets.lake.local import LocalStorage
 from zuora_assets.lake.s3 import S3Storage
 from zuora_assets.lake.storage import Storage
-from zuora_assets.settings import ENV_VARS, AwsSettings, Settings
+from zuora_assets.settings import ENV_VARS, AwsSettings, Settings, SettingsError, SyncSettings
 from zuora_assets.zuora.client import ZuoraClient
 from zuora_assets.zuora.extract import Extractor
 
@@ -27,11 +28,13 @@ SIMULATOR_CLIENT_ID = "sim-client-id"
 SIMULATOR_CLIENT_SECRET = "sim-client-secret"
 CATALOG_FILE = "catalog.duckdb"
 LOCAL_FOLDER = "zuora"  # the lake folder inside ZUORA_ATHENA_HOME
+DUCKDB_SCHEMA = "main"  # the embedded catalog's tables and views live in the DuckDB file's default schema
 
 
 class SettingsResource(dg.ConfigurableResource):
     """The connector's settings. Each field is fed by the environment variable of the same name in
-    upper case, so the UI shows variable names, never values; `load()` validates them all."""
+    upper case, so the UI shows variable names, never values; `load()` validates them all (once per process
+    for the same values) with the same rules as `check` and the definitions load."""
 
     zuora_environment: str | None = None
     zuora_base_url: str | None = None
@@ -39,7 +42,6 @@ class SettingsResource(dg.ConfigurableResource):
     zuora_client_secret: str | None = None
     zuora_entity_id: str | None = None
     zuora_start_date: str | None = None
-    zuora_manifest_retention_days: str | None = None
     zuora_athena_home: str | None = None
     aws_bucket: str | None = None
     aws_bucket_region: str | None = None
@@ -59,15 +61,33 @@ class SettingsResource(dg.ConfigurableResource):
     aws_kms_key_id: str | None = None
     aws_endpoint_url: str | None = None
     aws_glue_partitions: str | None = None
+    zuora_manifest_retention_days: str | None = None
+    zuora_lag_seconds: str | None = None
+    zuora_lookback_seconds: str | None = None
+    zuora_max_jobs_in_flight: str | None = None
+    zuora_poll_initial_seconds: str | None = None
+    zuora_sensor_interval_seconds: str | None = None
+    zuora_consolidation_cron: str | None = None
+    zuora_freshness_hour: str | None = None
 
     def load(self) -> Settings:
-        values = {name: getattr(self, name.lower()) for name in ENV_VARS}
-        return Settings.from_env({k: v for k, v in values.items() if v is not None})
+        return validated(tuple((name, getattr(self, name.lower())) for name in ENV_VARS))
 
-    @classmethod
-    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> SettingsResource:
-        """Bind each field to its environment variable when the variable is set at load time."""
-        return cls(**{name.lower(): dg.EnvVar(name) for name in ENV_VARS if environ.get(name)})
+    @staticmethod
+    def bindings(environ: Mapping[str, str] = os.environ, *, literal: bool = False) -> dict:
+        """Each field bound to its environment variable when the variable is set at load time (`literal`: to the
+        value in `environ` itself, for in-process runs such as the demo that never touch `os.environ`)."""
+        return {name.lower(): _bound(name, environ, literal) for name in ENV_VARS if environ.get(name)}
+
+
+def _bound(name: str, environ: Mapping[str, str], literal: bool):
+    return environ[name] if literal else dg.EnvVar(name)
+
+
+@functools.lru_cache(maxsize=8)
+def validated(values: tuple[tuple[str, str | None], ...]) -> Settings:
+    """The settings of these variable values, validated once per process."""
+    return Settings.from_env({k: v for k, v in values if v is not None})
 
 
 @functools.cache
@@ -79,7 +99,9 @@ def aws_clients(aws: AwsSettings) -> AwsClients:
 def describe_mode(settings: Settings, simulator_url: str | None) -> str:
     """One loud line that says where data comes from and where it goes."""
     if settings.zuora is None:
-        source = f"EMBEDDED DEFAULT source: the local Zuora simulator at {simulator_url or '(started per run)'}"
+        source = (
+            f"EMBEDDED DEFAULT source: the local Zuora simulator at {simulator_url or '(started per run)'}"
+        )
     else:
         source = f"source: Zuora tenant at {settings.zuora.base_url}"
     if settings.aws is None:
@@ -93,25 +115,21 @@ def describe_mode(settings: Settings, simulator_url: str | None) -> str:
 
 
 class ZuoraSource(dg.ConfigurableResource):
-    """The Zuora tenant (or the embedded simulator) and how to extract from it."""
+    """The Zuora tenant (or the embedded simulator at `simulator_url`) and how to extract from it."""
 
     settings: SettingsResource
     simulator_url: str | None = None
-    max_jobs_in_flight: int = 4
-    lag_seconds: int = 900
-    lookback_seconds: int = 3600
-    poll_initial_seconds: float = 1.0
 
-    @classmethod
-    def from_environment(cls, settings: SettingsResource, environ: Mapping[str, str] = os.environ):
-        kwargs = {}
-        if environ.get(SIMULATOR_URL_ENV):
-            kwargs["simulator_url"] = dg.EnvVar(SIMULATOR_URL_ENV)
-        for name in ("lag_seconds", "lookback_seconds", "max_jobs_in_flight", "poll_initial_seconds"):
-            env = f"ZUORA_{name.upper()}"
-            if environ.get(env):
-                kwargs[name] = float(environ[env]) if name == "poll_initial_seconds" else dg.EnvVar.int(env)
-        return cls(settings=settings, **kwargs)
+    @staticmethod
+    def bindings(environ: Mapping[str, str] = os.environ, *, literal: bool = False) -> dict:
+        """`simulator_url` bound to ZUORA_SIMULATOR_URL when it is set (see `SettingsResource.bindings`)."""
+        if not environ.get(SIMULATOR_URL_ENV):
+            return {}
+        return {"simulator_url": _bound(SIMULATOR_URL_ENV, environ, literal)}
+
+    @property
+    def sync(self) -> SyncSettings:
+        return self.settings.load().sync
 
     @contextlib.contextmanager
     def client(self) -> Iterator[ZuoraClient]:
@@ -121,8 +139,8 @@ class ZuoraSource(dg.ConfigurableResource):
     def extractor(self, client: ZuoraClient, logger, on_progress=None) -> Extractor:
         return Extractor(
             client,
-            max_jobs_in_flight=self.max_jobs_in_flight,
-            poll_initial=self.poll_initial_seconds,
+            max_jobs_in_flight=self.sync.max_jobs_in_flight,
+            poll_initial=self.sync.poll_initial_seconds,
             logger=logger,
             on_progress=on_progress,
         )
@@ -130,22 +148,30 @@ class ZuoraSource(dg.ConfigurableResource):
 
 @contextlib.contextmanager
 def zuora_client(settings: Settings, simulator_url: str | None) -> Iterator[ZuoraClient]:
-    """A client of the configured tenant, or of the simulator in the embedded default.
+    """A client of the configured tenant, or of the simulator at `simulator_url` in the embedded default.
 
-    With no simulator running (no `ZUORA_SIMULATOR_URL`), one is served for the life of the client.
+    The simulator's life belongs to whoever serves it (`python -m zuora_assets demo|dev`, the tests), never
+    to a client: without `ZUORA_SIMULATOR_URL` the embedded default has no source.
     """
-    with contextlib.ExitStack() as stack:
-        if settings.zuora is not None:
-            z = settings.zuora
-            client = ZuoraClient(z.client_id, z.client_secret.reveal(), base_url=z.base_url, entity_id=z.entity_id)
-        else:
-            if not simulator_url:
-                from zuora_assets.sim import SimConfig, Simulator
-
-                simulator_url = stack.enter_context(Simulator(SimConfig())).base_url
-            client = ZuoraClient(SIMULATOR_CLIENT_ID, SIMULATOR_CLIENT_SECRET, base_url=simulator_url)
-        stack.callback(client.close)
+    if settings.zuora is not None:
+        z = settings.zuora
+        client = ZuoraClient(
+            z.client_id, z.client_secret.get_secret_value(), base_url=z.base_url, entity_id=z.entity_id
+        )
+    elif simulator_url:
+        client = ZuoraClient(SIMULATOR_CLIENT_ID, SIMULATOR_CLIENT_SECRET, base_url=simulator_url)
+    else:
+        raise SettingsError(
+            [
+                f"{SIMULATOR_URL_ENV}: is missing: with no ZUORA_CLIENT_ID the source is the embedded simulator, which "
+                "`python -m zuora_assets demo` or `dev` serves; start one of them, or set ZUORA_CLIENT_ID and "
+                "ZUORA_CLIENT_SECRET for your tenant"
+            ]
+        )
+    try:
         yield client
+    finally:
+        client.close()
 
 
 def lake_storage(settings: Settings) -> Storage:
@@ -178,24 +204,30 @@ class LakeResource(dg.ConfigurableResource):
 
 
 class CatalogResource(dg.ConfigurableResource):
-    """Where the tables live: the Glue Data Catalog (Athena) or the embedded DuckDB file."""
+    """Where the tables live: the Glue Data Catalog (Athena) or the embedded DuckDB file, as one `Catalog`."""
 
     settings: SettingsResource
 
     def location(self, folder: str, model: str) -> str:
-        aws = self.settings.load().aws
-        return f"s3://{aws.bucket}/{folder}/{model}/" if folder else f"s3://{aws.bucket}/{model}/"
+        """The model's folder as its catalog names it: an s3:// URI for Glue, a path in the lake for DuckDB."""
+        return catalog_location(self.settings.load(), folder, model)
 
-    @contextlib.contextmanager
-    def glue(self) -> Iterator[GlueCatalog | None]:
+    def open(self) -> Catalog:
+        """The catalog of the destination: Glue with AWS_BUCKET, else the DuckDB file beside the local lake."""
         settings = self.settings.load()
         if settings.aws is None:
-            yield None
-        else:
-            yield GlueCatalog(aws_clients(settings.aws).glue, settings.aws.schema)
+            return duckdb_catalog(settings)
+        return GlueCatalog(aws_clients(settings.aws).glue, settings.aws.schema)
 
-    def duckdb(self) -> DuckDBCatalog:
-        return duckdb_catalog(self.settings.load())
+
+def catalog_location(settings: Settings, folder: str, model: str) -> str:
+    path = f"{folder}/{model}" if folder else model
+    return path if settings.aws is None else f"s3://{settings.aws.bucket}/{path}/"
+
+
+def table_name(settings: Settings, model: str) -> str:
+    """The model's table as queries name it: `<Glue database>.<model>`, or `main.<model>` in the DuckDB file."""
+    return f"{settings.aws.schema if settings.aws else DUCKDB_SCHEMA}.{model}"
 
 
 def duckdb_path(settings: Settings) -> Path:
@@ -204,4 +236,4 @@ def duckdb_path(settings: Settings) -> Path:
 
 def duckdb_catalog(settings: Settings) -> DuckDBCatalog:
     """The embedded catalog: tables and views in the default schema of a DuckDB file beside the lake."""
-    return DuckDBCatalog(duckdb_path(settings), settings.local_dir, schema="main")
+    return DuckDBCatalog(duckdb_path(settings), settings.local_dir, schema=DUCKDB_SCHEMA)

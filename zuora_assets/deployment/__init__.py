@@ -22,7 +22,7 @@ def load(env: Mapping[str, str]) -> DeploySettings | None:
     try:
         return DeploySettings.from_env(env)
     except SettingsError as error:
-        print(str(error).replace("the settings", "the deployment settings", 1), file=sys.stderr)
+        print(error, file=sys.stderr)
         return None
 
 

@@ -12,6 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from zuora_assets.settings import ENV_VARS, Settings, SettingsError
+from zuora_assets.settings.aws import inferred_auth_mode
+from zuora_assets.settings.reader import Reader, check_region, check_role_arn, role_account
+from zuora_assets.settings.reader import pattern as _rule
 
 DEFAULT_NAME = "zuora-athena"
 DEFAULT_POSTGRES_PORT = "5432"
@@ -35,16 +38,6 @@ _SECRETS_BY_MODE = {
 }
 # Stands in for a secret's value while the connector settings are validated (it passes every value rule).
 SECRET_STAND_IN = "resolved-by-ecs-at-task-start"
-# Tuning variables the definitions read (see .env.example); passed to the code server and the runs as set.
-TUNING_VARS = (
-    "ZUORA_LAG_SECONDS",
-    "ZUORA_LOOKBACK_SECONDS",
-    "ZUORA_MAX_JOBS_IN_FLIGHT",
-    "ZUORA_POLL_INITIAL_SECONDS",
-    "ZUORA_SENSOR_INTERVAL_SECONDS",
-    "ZUORA_CONSOLIDATION_CRON",
-    "ZUORA_FRESHNESS_HOUR",
-)
 # Settings that make no sense in containers on ECS, and why.
 _REFUSED = {
     "ZUORA_SIMULATOR_URL": "a deployment reads your Zuora tenant, never the simulator: unset it",
@@ -62,11 +55,8 @@ FARGATE_SIZES: dict[str, tuple[int, ...]] = {
     "16384": tuple(range(32768, 122881, 8192)),
 }
 
-_BOOLEANS = ("true", "1", "yes", "on", "false", "0", "no", "off")
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,11}$")
-_REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d+$")
 _CLUSTER_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
-_ROLE_ARN_RE = re.compile(r"^arn:aws(-cn|-us-gov)?:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$", re.ASCII)
 _IMAGE_RE = re.compile(
     r"^[a-z0-9]+([._-][a-z0-9]+)*(:\d+)?(\.[a-z0-9-]+)*(/[a-z0-9._-]+)+(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})$"
 )
@@ -135,7 +125,7 @@ class DeploySettings:
 
     @property
     def account_id(self) -> str:
-        return _ROLE_ARN_RE.match(self.task_role_arn)[2]
+        return role_account(self.task_role_arn)
 
     @property
     def partition(self) -> str:
@@ -157,17 +147,17 @@ class DeploySettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> DeploySettings:
         """Read and validate every deployment setting; raise `SettingsError` listing all problems at once."""
-        r = _Reader(env)
+        r = Reader(env)
         connector, connector_secrets = _connector(r, env)
         values = dict(
             name=r.checked(
                 "DEPLOY_NAME", _rule(_NAME_RE, "use 1-12 of a-z 0-9 - starting with a letter"), DEFAULT_NAME
             ),
             image=_required(r, "DEPLOY_IMAGE", _check_image),
-            region=_required(r, "DEPLOY_REGION", _rule(_REGION_RE, "use a region name like eu-west-1")),
+            region=_required(r, "DEPLOY_REGION", check_region),
             cluster=_required(r, "DEPLOY_CLUSTER", _rule(_CLUSTER_RE, "use 1-255 of A-Z a-z 0-9 _ -")),
-            task_role_arn=_required(r, "DEPLOY_TASK_ROLE_ARN", _check_role_arn),
-            execution_role_arn=_required(r, "DEPLOY_EXECUTION_ROLE_ARN", _check_role_arn),
+            task_role_arn=_required(r, "DEPLOY_TASK_ROLE_ARN", check_role_arn),
+            execution_role_arn=_required(r, "DEPLOY_EXECUTION_ROLE_ARN", check_role_arn),
             subnets=_id_list(r, "DEPLOY_SUBNETS", _SUBNET_RE, "subnet-0123456789abcdef0"),
             security_groups=_id_list(r, "DEPLOY_SECURITY_GROUPS", _SECURITY_GROUP_RE, "sg-0123456789abcdef0"),
             assign_public_ip=r.flag("DEPLOY_ASSIGN_PUBLIC_IP"),
@@ -217,49 +207,18 @@ class DeploySettings:
 
 def _connector_vars() -> tuple[str, ...]:
     hidden = (*SECRET_SETTINGS, *OPERATOR_CREDENTIALS, *_REFUSED)
-    return tuple(name for name in (*ENV_VARS, *TUNING_VARS) if name not in hidden)
-
-
-class _Reader:
-    """Reads variables from one mapping (empty = unset) and collects every problem, each naming its variable."""
-
-    def __init__(self, env: Mapping[str, str]):
-        self.env = env
-        self.problems: list[str] = []
-
-    def get(self, name: str) -> str | None:
-        return (self.env.get(name) or "").strip() or None
-
-    def problem(self, name: str, text: str) -> None:
-        self.problems.append(f"{name}: {text}")
-
-    def checked(self, name: str, check, default: str | None = None) -> str | None:
-        """The value (or `default`), or None after recording its problem; none of these values is secret."""
-        value = self.get(name)
-        if value is None:
-            return default
-        problem = check(value)
-        if problem:
-            self.problem(name, f"{value!r} {problem}")
-            return None
-        return value
-
-    def flag(self, name: str) -> bool:
-        value = self.checked(
-            name, lambda v: None if v.lower() in _BOOLEANS else "is not a boolean: use true or false"
-        )
-        return bool(value) and value.lower() in _BOOLEANS[:4]
+    return tuple(name for name in ENV_VARS if name not in hidden)
 
 
 # --- the connector's settings, secrets by reference ---------------------------------------------------------------
 
 
-def _connector(r: _Reader, env: Mapping[str, str]) -> tuple[Settings | None, tuple[SecretRef, ...]]:
+def _connector(r: Reader, env: Mapping[str, str]) -> tuple[Settings | None, tuple[SecretRef, ...]]:
     """The connector settings as the runs will read them, and the secrets they need by reference."""
     for name, why in _REFUSED.items():
         if r.get(name):
             r.problem(name, f"is set: {why}")
-    mode = (r.get("AWS_AUTH_MODE") or _inferred_mode(r)).lower()
+    mode = (r.get("AWS_AUTH_MODE") or inferred_auth_mode(r, ("AWS_ACCESS_KEY_ID_ARN", "AWS_SECRET_ACCESS_KEY_ARN"))).lower()
     needed = _SECRETS_BY_MODE.get(mode, ())
     refs, stand_ins = [], {}
     for name in SECRET_SETTINGS:
@@ -296,15 +255,7 @@ def _connector(r: _Reader, env: Mapping[str, str]) -> tuple[Settings | None, tup
     return connector, tuple(refs)
 
 
-def _inferred_mode(r: _Reader) -> str:
-    if r.get("AWS_ROLE_ARN"):
-        return "role"
-    if r.get("AWS_ACCESS_KEY_ID_ARN") or r.get("AWS_SECRET_ACCESS_KEY_ARN"):
-        return "keys"
-    return "default"
-
-
-def _secret_ref(r: _Reader, setting: str, variable: str, *, required: bool) -> SecretRef | None:
+def _secret_ref(r: Reader, setting: str, variable: str, *, required: bool) -> SecretRef | None:
     """`<setting>_ARN` as the reference of the container variable `variable`; a plain value is refused."""
     arn_name = f"{setting}_ARN"
     if r.get(setting) and not r.get(arn_name):
@@ -327,11 +278,7 @@ def _secret_ref(r: _Reader, setting: str, variable: str, *, required: bool) -> S
 # --- single values --------------------------------------------------------------------------------------------------
 
 
-def _rule(regex: re.Pattern[str], rule: str):
-    return lambda value: None if regex.match(value) else f"is not valid: {rule}"
-
-
-def _required(r: _Reader, name: str, check) -> str | None:
+def _required(r: Reader, name: str, check) -> str | None:
     if r.get(name) is None:
         r.problem(name, "is missing: a deployment needs it (see README, Deploy on AWS)")
         return None
@@ -344,12 +291,6 @@ def _check_image(value: str) -> str | None:
     if value.endswith(":latest"):
         return "uses the tag 'latest': give each build its own tag (or a digest) so that a rollback is one setting"
     return None
-
-
-def _check_role_arn(value: str) -> str | None:
-    return (
-        None if _ROLE_ARN_RE.match(value) else "is not valid: use arn:aws:iam::<12-digit account>:role/<name>"
-    )
 
 
 def _check_secret_arn(value: str) -> str | None:
@@ -373,7 +314,7 @@ def _check_pg_name(value: str) -> str | None:
     )
 
 
-def _id_list(r: _Reader, name: str, regex: re.Pattern[str], example: str) -> tuple[str, ...]:
+def _id_list(r: Reader, name: str, regex: re.Pattern[str], example: str) -> tuple[str, ...]:
     value = _required(r, name, lambda v: None)
     if value is None:
         return ()
@@ -384,7 +325,7 @@ def _id_list(r: _Reader, name: str, regex: re.Pattern[str], example: str) -> tup
     return items
 
 
-def _run_size(r: _Reader) -> dict[str, str]:
+def _run_size(r: Reader) -> dict[str, str]:
     """DEPLOY_RUN_CPU and DEPLOY_RUN_MEMORY: one of Fargate's task sizes."""
     cpu = r.checked(
         "DEPLOY_RUN_CPU",
