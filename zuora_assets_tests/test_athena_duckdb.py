@@ -323,3 +323,19 @@ def test_a_catalog_file_locked_by_another_process_is_waited_for(tmp_path, lake):
         if holder.poll() is None:
             holder.kill()
             holder.wait(timeout=30)
+
+
+def test_glue_and_duckdb_implement_the_catalog_protocol_with_the_same_signatures():
+    import inspect
+
+    from zuora_assets.athena.catalog import Catalog
+
+    methods = [name for name in vars(Catalog) if not name.startswith("_")]
+    assert set(methods) >= {"describe", "ensure_database", "sync_table", "sync_current_view", "table_columns"}
+    for name in methods:
+        wanted = inspect.signature(getattr(Catalog, name))
+        for implementation in (GlueCatalog, DuckDBCatalog):
+            got = inspect.signature(getattr(implementation, name))
+            assert list(got.parameters) == list(wanted.parameters), (implementation.__name__, name)
+            assert [p.kind for p in got.parameters.values()] == [p.kind for p in wanted.parameters.values()]
+            assert [p.default for p in got.parameters.values()] == [p.default for p in wanted.parameters.values()]

@@ -1,16 +1,20 @@
 """Asset checks on real runs, and which failures are retried."""
 
+from datetime import UTC, datetime
+
 import dagster as dg
 import pytest
 from botocore.exceptions import ClientError
 
 from zuora_assets.athena.errors import CatalogPermissionDenied, SchemaConflict
 from zuora_assets.definitions import build_definitions
+from zuora_assets.defs.checks import FRESHNESS_CHECK, due_partition
 from zuora_assets.defs.failures import fail_fast_unless_transient, is_permanent
 from zuora_assets.lake.storage import PermissionDenied, StorageError
 from zuora_assets.settings import SettingsError
 from zuora_assets.zuora.errors import ZuoraAuthError, ZuoraTransientError
-from zuora_assets_tests.pipeline import last_days
+from zuora_assets_tests.lake_support import TestClock
+from zuora_assets_tests.pipeline import last_days, materialize
 
 
 def run_with_checks(selection: list[str], partitions: list[str], instance=None):
@@ -102,3 +106,37 @@ def test_only_transient_failures_are_left_to_the_retry_policy(error, permanent):
         assert raised.value.allow_retries is False and raised.value.description.startswith("zuora/x: ")
         if hasattr(error, "action"):
             assert raised.value.metadata["missing_permission"].value == error.action
+
+
+def test_the_freshness_deadline_makes_yesterday_due_at_the_hour():
+    day = datetime(2024, 3, 10, tzinfo=UTC)
+    assert due_partition(day.replace(hour=5, minute=59), 6) == "2024-03-08", "before 06:00 the day before is due"
+    assert due_partition(day.replace(hour=6), 6) == "2024-03-09", "from 06:00 yesterday is due"
+    assert due_partition(day.replace(hour=0), 0) == "2024-03-09"
+
+
+def test_the_freshness_check_follows_the_clock_and_the_materialized_partitions(local_lake, serve):
+    serve(seed=3, accounts=5, days=3)
+    yesterday, today = last_days(2)
+    clock = TestClock(datetime.fromisoformat(today).replace(hour=7, tzinfo=UTC))  # past the 06:00 deadline
+    check = dg.AssetCheckKey(dg.AssetKey(["zuora", "account"]), FRESHNESS_CHECK)
+    with dg.instance_for_test() as instance:
+        defs = build_definitions(clock=clock)
+
+        def evaluate():
+            result = dg.materialize(
+                [*defs.assets, *defs.asset_checks],
+                selection=dg.AssetSelection.checks(check),
+                resources=defs.resources,
+                instance=instance,
+            )
+            [evaluation] = result.get_asset_check_evaluations()
+            return evaluation
+
+        missing = evaluate()
+        assert not missing.passed and missing.metadata["partition"].value == yesterday
+        materialize(["zuora/account"], [yesterday], instance=instance, clock=clock)
+        assert evaluate().passed
+        clock.advance(86400)  # the next morning: today's partition is due now, and missing
+        later = evaluate()
+        assert not later.passed and later.metadata["partition"].value == today

@@ -72,3 +72,16 @@ def test_the_cli_loads_the_workspace_like_the_ui():
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Validation successful for code location zuora_assets" in done.stdout + done.stderr
+
+
+def test_the_definitions_load_without_a_single_warning():
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ZUORA_", "AWS_BUCKET"))}
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", "import zuora_assets.definitions"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0 and not done.stderr, done.stderr

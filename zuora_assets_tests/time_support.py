@@ -63,8 +63,11 @@ def held_resources(base: dict, hold: str) -> dict:
     from zuora_assets.defs.io_manager import LakeIOManager
 
     HOLDS[hold] = threading.Event()
-    lake = HeldLake(settings=base["settings"], hold=hold)
-    return {"lake": lake, "lake_io_manager": LakeIOManager(lake=lake)}
+    lake = HeldLake.configure_at_launch(settings=base["settings"], hold=hold)
+    # All of `base` but its clock too: resources bound with `configure_at_launch` refer to the one `settings`
+    # of their set (the run's clock stays the one it is given).
+    others = {key: value for key, value in base.items() if key != "clock"}
+    return {**others, "lake": lake, "lake_io_manager": LakeIOManager.configure_at_launch(lake=lake)}
 
 
 class InThread:

@@ -143,7 +143,14 @@ def extract(
         extraction = zuora.extractor(client, context.log).extract(model, start, end)
         prune = context.run.tags.get(CONSOLIDATION_TAG) == "true"
         transfer = ModelTransfer(
-            extraction.schema, extraction.batches, (start, end), mode, snapshot, clock, prune
+            extraction.schema,
+            extraction.batches,
+            (start, end),
+            mode,
+            snapshot,
+            clock,
+            add_partition_metadata=lambda metadata, dt: context.add_asset_metadata(metadata, partition_key=dt),
+            prune_manifests=prune,
         )
         yield dg.Output(transfer)
         if extraction.dropped_fields:

@@ -32,7 +32,10 @@ def main_check(environ: Mapping[str, str] = os.environ) -> int:
         settings = Settings.from_env(environ)
     except Exception:  # bad settings: let connection.main_check print them with its exit code
         return connection.main_check(environ)
-    return connection.main_check(environ, zuora_check=zuora_check(settings, environ.get(SIMULATOR_URL_ENV)))
+    simulator_url = environ.get(SIMULATOR_URL_ENV)
+    if settings.zuora is None and not simulator_url:  # the embedded simulator runs only under demo/dev/tests
+        return connection.main_check(environ)
+    return connection.main_check(environ, zuora_check=zuora_check(settings, simulator_url))
 
 
 def connection_job(scope: EntityScope = SINGLE) -> dg.JobDefinition:

@@ -12,6 +12,7 @@ from typing import TextIO
 
 import dagster as dg
 
+from zuora_assets.defs.clock import Clock, WallClock
 from zuora_assets.defs.resources import (
     SIMULATOR_URL_ENV,
     duckdb_catalog,
@@ -35,8 +36,8 @@ class DemoReport:
     current_rows: int = 0
 
 
-def demo_partitions(days: int, today: datetime | None = None) -> list[str]:
-    today = (today or datetime.now(UTC)).date()
+def demo_partitions(days: int, today: datetime) -> list[str]:
+    today = today.astimezone(UTC).date()
     return [(today - timedelta(days=n)).isoformat() for n in range(days - 1, -1, -1)]
 
 
@@ -54,28 +55,31 @@ def run_demo(
     days: int = DEMO_DAYS,
     model: str = DEMO_MODEL,
     out: TextIO = sys.stdout,
+    clock: Clock | None = None,
 ) -> DemoReport:
     """Materialize `zuora/<model>` and `athena/<model>` for the last `days` days in one run, then report."""
     from zuora_assets.definitions import build_definitions
 
     environ = demo_environment(home, simulator_url)
-    defs = build_definitions(environ, literal=True)  # resources hold the values: os.environ is left alone
-    partitions = demo_partitions(days)
+    clock = clock or WallClock()
+    defs = build_definitions(environ, clock, literal=True)  # resources hold the values: os.environ is left alone
+    partitions = demo_partitions(days, clock.now())
     settings = Settings.from_env(environ)
     print("zuora-athena demo on the EMBEDDED DEFAULT: no AWS account and no Zuora tenant needed.", file=out)
     print(f"  simulator: {simulator_url}", file=out)
     print(f"  lake:      {settings.local_dir}", file=out)
-    result = dg.materialize(
-        [*defs.assets],
-        selection=[f"zuora/{model}", f"athena/{model}"],
-        resources=defs.resources,
-        tags={
-            "dagster/asset_partition_range_start": partitions[0],
-            "dagster/asset_partition_range_end": partitions[-1],
-        },
-        instance=dg.DagsterInstance.ephemeral(),
-        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-    )
+    with dg.DagsterInstance.ephemeral() as instance:  # disposed: its temporary folder is removed
+        result = dg.materialize(
+            [*defs.assets],
+            selection=[f"zuora/{model}", f"athena/{model}"],
+            resources=defs.resources,
+            tags={
+                "dagster/asset_partition_range_start": partitions[0],
+                "dagster/asset_partition_range_end": partitions[-1],
+            },
+            instance=instance,
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        )
     if not result.success:
         raise RuntimeError(f"demo run failed: {result.run_id}")
     return report(settings, model, partitions, out)

@@ -5,7 +5,7 @@ transfers that are older than the retention period."""
 # No `from __future__ import annotations`: Dagster reads these resources' field annotations at run time to
 # resolve the resources bound with `configure_at_launch` (see definitions.build_resources).
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,7 +32,9 @@ class ModelTransfer:
     """What a `zuora/<model>` asset returns: the rows of one window, not yet read, and how to write them.
 
     `snapshot` is when the window end was fixed (the transfer's name); `clock` has `now()` and `sleep()`;
-    `prune_manifests` (the nightly consolidation) also removes replaced manifests past the retention.
+    `prune_manifests` (the nightly consolidation) also removes replaced manifests past the retention;
+    `add_partition_metadata(metadata, partition_key)` gives one partition's materialization its own figures
+    (the asset's public `context.add_asset_metadata`: an output context has no per-partition metadata).
     """
 
     schema: pa.Schema
@@ -41,6 +43,7 @@ class ModelTransfer:
     mode: str  # "replace" | "append"
     snapshot: datetime
     clock: Any
+    add_partition_metadata: Callable[[dict, str], None]
     prune_manifests: bool = False
 
 
@@ -167,7 +170,7 @@ class LakeIOManager(dg.ConfigurableIOManager):
             {**window, "partitions": len(writes), "total_rows": sum(w.rows for w in writes), "superseded": superseded}
         )
         for dt, metadata in per_partition.items():
-            context.step_context.add_asset_metadata(metadata, asset_key=context.asset_key, partition_key=dt)
+            obj.add_partition_metadata(metadata, dt)
 
     def load_input(self, context: dg.InputContext) -> pl.LazyFrame | pads.Dataset:
         model = context.asset_key.path[-1]

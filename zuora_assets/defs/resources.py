@@ -100,7 +100,7 @@ def describe_mode(settings: Settings, simulator_url: str | None) -> str:
     """One loud line that says where data comes from and where it goes."""
     if settings.zuora is None:
         source = (
-            f"EMBEDDED DEFAULT source: the local Zuora simulator at {simulator_url or '(started per run)'}"
+            f"EMBEDDED DEFAULT source: the local Zuora simulator at {simulator_url or '(none served: run demo or dev)'}"
         )
     else:
         source = f"source: Zuora tenant at {settings.zuora.base_url}"
