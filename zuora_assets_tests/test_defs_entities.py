@@ -175,7 +175,7 @@ def test_definitions_for_two_tenants_have_keys_sensors_schedules_and_pools_per_e
                  if k.name == "yesterday_by_deadline"}
     assert freshness == {f"zuora/{e}/{m}:yesterday_by_deadline" for e in names for m in MODELS}
     for e in names:  # each consolidation replaces its own entity's models, and says which entity it is
-        schedule = defs.get_schedule_def(f"nightly_consolidation_{e}")
+        schedule = defs.resolve_schedule_def(f"nightly_consolidation_{e}")
         job = defs.resolve_job_def(schedule.job_name)
         assert job.asset_layer.selected_asset_keys == {k for k in graph.get_all_asset_keys() if k.path[1] == e}
         request = schedule(dg.build_schedule_context(scheduled_execution_time=datetime(2026, 3, 2, 2, 30, tzinfo=UTC)))
