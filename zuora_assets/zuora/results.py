@@ -52,7 +52,21 @@ def _decompressed(opened: Opener) -> BinaryIO:
     with opened() as f:
         gz = f.read(2) == _GZIP_MAGIC
     raw = opened()
-    return gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw
+    return _GzipReader(raw) if gz else raw
+
+
+class _GzipReader(gzip.GzipFile):
+    """Decompresses `raw` as it is read, and closes it when closed (a plain GzipFile leaves its fileobj open)."""
+
+    def __init__(self, raw: BinaryIO):
+        super().__init__(fileobj=raw, mode="rb")
+        self._raw = raw
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._raw.close()
 
 
 def _header(line: bytes) -> list[str] | None:
