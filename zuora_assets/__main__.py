@@ -19,10 +19,12 @@ def _start_simulator(args):
 
 def _settings_problems(environ) -> str | None:
     """The settings' problems, one line each, or None when they are valid."""
+    from zuora_assets.entities import load_entities
     from zuora_assets.settings import Settings, SettingsError
 
     try:
-        Settings.from_env(environ)
+        if load_entities(environ)[0].name is None:  # several entities are validated each by load_entities
+            Settings.from_env(environ)
     except SettingsError as error:
         return str(error)
     return None
@@ -73,14 +75,16 @@ def cmd_dev(args) -> int:
 
 def cmd_check(args) -> int:
     from zuora_assets.defs.connection_check import main_check
+    from zuora_assets.entities import for_each_entity
 
-    return main_check(os.environ)
+    return for_each_entity(os.environ, main_check)
 
 
 def cmd_iam_policy(args) -> int:
+    from zuora_assets.entities import for_each_entity
     from zuora_assets.iam import main_iam_policy
 
-    return main_iam_policy(os.environ, deployment=args.deployment)
+    return for_each_entity(os.environ, lambda env: main_iam_policy(env, deployment=args.deployment))
 
 
 def cmd_render_ecs(args) -> int:

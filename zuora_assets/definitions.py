@@ -1,4 +1,5 @@
-"""The Dagster code location: every model's `zuora/` and `athena/` assets, checks, sensor, schedules, jobs.
+"""The Dagster code location: every model's `zuora/` and `athena/` assets, checks, sensor, schedules, jobs
+(one set per entity of ZUORA_ENTITIES).
 
 The settings are read and validated once, here, when the definitions load: the partitions, the sensor's
 interval, the schedules' crons and the freshness deadline are built from the validated values, and a bad
@@ -11,17 +12,13 @@ from collections.abc import Mapping
 
 import dagster as dg
 
-from zuora_assets.defs.assets import zuora_assets
-from zuora_assets.defs.automation import change_sensor, consolidation_schedule
-from zuora_assets.defs.catalog_assets import athena_assets
-from zuora_assets.defs.checks import freshness_checks, freshness_schedule, rows_checks, schema_checks
+from zuora_assets.defs.checks import freshness_schedule
 from zuora_assets.defs.clock import Clock, WallClock
-from zuora_assets.defs.connection_check import test_connection
+from zuora_assets.defs.entities import entity_definitions, entity_resources
 from zuora_assets.defs.health import health_schedule, lake_health
-from zuora_assets.defs.io_manager import LakeIOManager
 from zuora_assets.defs.partitions import daily_partitions
-from zuora_assets.defs.resources import CatalogResource, LakeResource, SettingsResource, ZuoraSource
 from zuora_assets.defs.upkeep import upkeep_assets, upkeep_schedules
+from zuora_assets.entities import Entity, load_entities
 from zuora_assets.settings import Settings, SettingsError
 
 sync_job = dg.define_asset_job(
@@ -32,61 +29,61 @@ sync_job = dg.define_asset_job(
 
 
 def build_resources(
-    environ: Mapping[str, str] = os.environ, clock: Clock | None = None, *, literal: bool = False
+    environ: Mapping[str, str] = os.environ,
+    clock: Clock | None = None,
+    *,
+    literal: bool = False,
+    entities: list[Entity] | None = None,
 ) -> dict:
     """Resources bound to the environment variables that are set (values resolve at run time), or with
-    `literal` to the values of `environ` themselves (in-process runs that leave `os.environ` alone).
+    `literal` to the values of `environ` themselves (in-process runs that leave `os.environ` alone); one set
+    per entity (`zuora`, `lake`, ... or `zuora_<entity>`, `lake_<entity>`, ... with ZUORA_ENTITIES).
 
     `clock` (default: the wall clock) is what every asset, the sensor and the IO manager take as now.
     """
-    # Each resource is bound once, at the top level, and the others refer to that one
-    # (`configure_at_launch`): Dagster resolves such references by identity instead of initializing a copy
-    # of the nested resource per user (which also warns that InitResourceContext.dagster_run is deprecated).
-    settings = SettingsResource.configure_at_launch(**SettingsResource.bindings(environ, literal=literal))
-    lake = LakeResource.configure_at_launch(settings=settings)
-    return {
-        "clock": clock or WallClock(),
-        "settings": settings,
-        "zuora": ZuoraSource.configure_at_launch(settings=settings, **ZuoraSource.bindings(environ, literal=literal)),
-        "lake": lake,
-        "catalog": CatalogResource.configure_at_launch(settings=settings),
-        "lake_io_manager": LakeIOManager.configure_at_launch(lake=lake),
-    }
+    resources: dict = {"clock": clock or WallClock()}
+    for entity in entities or load_entities(environ):
+        resources |= entity_resources(entity, environ, literal=literal)
+    return resources
 
 
 def build_definitions(
     environ: Mapping[str, str] = os.environ, clock: Clock | None = None, *, literal: bool = False
 ) -> dg.Definitions:
     """The code location for these settings, with `clock` as now (default: the wall clock); `literal` as in
-    `build_resources`.
+    `build_resources`. One set of assets, checks, sensor, schedule and connection test per entity of
+    ZUORA_ENTITIES (today's keys and names without it).
 
     Raises `SettingsError` (one line per wrong variable) when a setting is wrong.
     """
     today = (clock or WallClock()).now().date()
-    settings = Settings.from_env(environ, today=today)
-    sync = settings.sync
+    entities = load_entities(environ, today=today)
+    settings = entities[0].settings or Settings.from_env(environ, today=today)
+    sync = settings.sync  # shared by every entity
     partitions = daily_partitions(settings, today)
     with warnings.catch_warnings():
         # Deliberate uses of features Dagster marks beta/preview: one run per partition range
         # (BackfillPolicy.single_run) and partitioned asset checks (rows against Zuora per day).
         warnings.filterwarnings("ignore", category=dg.BetaWarning, message=r"Parameter `backfill_policy`")
         warnings.filterwarnings("ignore", category=dg.PreviewWarning, message=r"Specifying a partitions_def")
-        sources = zuora_assets(partitions, settings)
-        athena = athena_assets(partitions, settings)
-        rows = rows_checks(partitions)
-    freshness = freshness_checks(sync.freshness_hour)
+        parts = [entity_definitions(e, e.settings or settings, partitions) for e in entities]
+    freshness = [check for part in parts for check in part.freshness]
+    # The lake health report and the upkeep (reconciliation, silent-field re-read) run for the single default
+    # entity; with ZUORA_ENTITIES they are not defined yet (README, "Several entities or tenants").
+    single = len(entities) == 1 and entities[0].name is None
+    upkeep = [lake_health, *upkeep_assets()] if single else []
+    upkeep_runs = [health_schedule(settings.health.cron), *upkeep_schedules(partitions, settings.upkeep)] if single else []
     return dg.Definitions(
-        assets=[*sources, *athena, lake_health, *upkeep_assets()],
-        asset_checks=[*rows, *schema_checks(), *freshness],
-        jobs=[sync_job, test_connection],
-        sensors=[change_sensor(sync.sensor_interval_seconds)],
+        assets=[*(asset for part in parts for asset in part.assets), *upkeep],
+        asset_checks=[*(check for part in parts for check in part.checks), *freshness],
+        jobs=[sync_job, *(job for part in parts for job in part.jobs)],
+        sensors=[sensor for part in parts for sensor in part.sensors],
         schedules=[
-            consolidation_schedule(sync.consolidation_cron),
+            *(schedule for part in parts for schedule in part.schedules),
             freshness_schedule(freshness, sync.freshness_hour),
-            health_schedule(settings.health.cron),
-            *upkeep_schedules(partitions, settings.upkeep),
+            *upkeep_runs,
         ],
-        resources=build_resources(environ, clock, literal=literal),
+        resources=build_resources(environ, clock, literal=literal, entities=entities),
     )
 
 

@@ -170,7 +170,7 @@ def test_the_weekly_schedule_reconciles_every_model_but_the_skipped_ones_on_its_
     monkeypatch.setenv("ZUORA_RECONCILE_SKIP", "usage,invoice_item")
     monkeypatch.setenv("ZUORA_RECONCILE_CRON", "15 5 * * 6")
     defs = build_definitions(os.environ)
-    schedule = defs.get_schedule_def("weekly_reconciliation")
+    schedule = defs.resolve_schedule_def("weekly_reconciliation")
     job = defs.resolve_job_def(schedule.job_name)
     keys = {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
     assert schedule.cron_schedule == "15 5 * * 6" and len(keys) == 26

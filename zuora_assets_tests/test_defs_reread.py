@@ -72,7 +72,7 @@ def test_silently_changed_balances_reach_current_after_the_scheduled_reread_and_
 
     # The schedule's request: a full replace of account (models.toml: no reread_days), counted.
     defs = build_definitions(clock=clock)
-    schedule = defs.get_schedule_def("silent_field_reread")
+    schedule = defs.resolve_schedule_def("silent_field_reread")
     with dg.build_schedule_context(scheduled_execution_time=sim.clock()) as context:
         [request] = [r for r in schedule.evaluate_tick(context).run_requests if r.tags["zuora/model"] == "account"]
     assert request.tags[REREAD_TAG] == "true" and request.tags[MODE_TAG] == "replace"

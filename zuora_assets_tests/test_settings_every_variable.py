@@ -13,6 +13,7 @@ import pytest
 
 from zuora_assets.__main__ import main
 from zuora_assets.definitions import load_definitions
+from zuora_assets.entities import ENTITIES_VAR
 from zuora_assets.settings import ENV_VARS
 
 ROOT = Path(__file__).parent.parent
@@ -64,6 +65,7 @@ BAD = {
     "ZUORA_RECONCILE_MEMORY_LIMIT": ("lots", {}),
     "ZUORA_REREAD_CRON": ("30 3 * *", {}),
     "ZUORA_REREAD_DAYS": ("invoice=soon", {}),
+    ENTITIES_VAR: ("eu,EU-2", TENANT),
 }
 
 
@@ -72,7 +74,7 @@ def env_example_variables() -> list[str]:
 
 
 def clean_environ() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in ENV_VARS and k != "ZUORA_SIMULATOR_URL"}
+    return {k: v for k, v in os.environ.items() if k not in (*ENV_VARS, ENTITIES_VAR, "ZUORA_SIMULATOR_URL")}
 
 
 def bad_environ(name: str) -> dict[str, str]:
@@ -81,7 +83,7 @@ def bad_environ(name: str) -> dict[str, str]:
 
 
 def test_every_variable_of_env_example_is_a_setting_with_a_bad_value_here():
-    assert sorted(env_example_variables()) == sorted(ENV_VARS) == sorted(BAD)
+    assert sorted(env_example_variables()) == sorted([*ENV_VARS, ENTITIES_VAR]) == sorted(BAD)
 
 
 def assert_one_line_naming(text: str, name: str) -> None:

@@ -13,11 +13,12 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from zuora_assets.athena.silent import SilentChanges
-from zuora_assets.defs.clock import ClockParam, snapshot_of
+from zuora_assets.defs.clock import snapshot_of
 from zuora_assets.defs.failures import RETRY_POLICY, fail_fast_unless_transient
 from zuora_assets.defs.io_manager import ModelTransfer
 from zuora_assets.defs.partitions import pin_first_day
 from zuora_assets.defs.resources import LakeResource, ZuoraSource, describe_mode, table_name
+from zuora_assets.defs.scope import SINGLE, EntityScope
 from zuora_assets.lake import layout
 from zuora_assets.lake.readers import model_files, partition_dataset
 from zuora_assets.lake.state import load_state
@@ -89,21 +90,22 @@ def transfer_window(
 
 
 def zuora_asset(
-    model: ZuoraModel, partitions_def: dg.PartitionsDefinition, settings: Settings
+    model: ZuoraModel, partitions_def: dg.PartitionsDefinition, settings: Settings, scope: EntityScope = SINGLE
 ) -> dg.AssetsDefinition:
-    """The `zuora/<model>` asset of one catalog model, named for the destination of `settings`."""
+    """The `zuora/<model>` asset of one catalog model, named for the destination of `settings`
+    (`zuora/<entity>/<model>` in an entity's scope)."""
 
     @dg.asset(
-        key=["zuora", model.name],
+        key=scope.asset_key("zuora", model.name),
         description=f"{model.description} Zuora object `{model.object}`, one partition per UTC day of UpdatedDate.",
         group_name="zuora",
         kinds={"zuora", "parquet", "local" if settings.aws is None else "s3"},
-        tags={"zuora/object": model.object},
+        tags={"zuora/object": model.object, **scope.tags},
         code_version=CODE_VERSION,
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        io_manager_key="lake_io_manager",
-        pool="zuora_api",
+        io_manager_key=scope.resource("lake_io_manager"),
+        pool=scope.pool,
         retry_policy=RETRY_POLICY,
         metadata={
             "dagster/table_name": table_name(settings, model.name),
@@ -111,10 +113,12 @@ def zuora_asset(
             "cursor": model.cursor,
             "exports_deletes": model.exports_deletes,
         },
+        required_resource_keys={scope.resource("zuora"), scope.resource("lake"), "clock"},
     )
-    def _asset(context: dg.AssetExecutionContext, zuora: ZuoraSource, lake: LakeResource, clock: ClockParam):
-        with fail_fast_unless_transient(f"zuora/{model.name}"):
-            yield from extract(context, zuora, lake, clock, model)
+    def _asset(context: dg.AssetExecutionContext):
+        zuora, lake = scope.resources(context, "zuora", "lake")
+        with fail_fast_unless_transient(scope.label("zuora", model.name)):
+            yield from extract(context, zuora, lake, context.resources.clock, model)
 
     return _asset
 
@@ -183,6 +187,8 @@ def silent_changes(
     return SilentChanges(partition_dataset(storage, folder, model.name, dts), silent)
 
 
-def zuora_assets(partitions_def: dg.PartitionsDefinition, settings: Settings) -> list[dg.AssetsDefinition]:
-    """Every model's `zuora/<model>` asset over `partitions_def`."""
-    return [zuora_asset(m, partitions_def, settings) for m in MODELS.values()]
+def zuora_assets(
+    partitions_def: dg.PartitionsDefinition, settings: Settings, scope: EntityScope = SINGLE
+) -> list[dg.AssetsDefinition]:
+    """Every model's `zuora/<model>` asset over `partitions_def`, in the entity's scope."""
+    return [zuora_asset(m, partitions_def, settings, scope) for m in MODELS.values()]

@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 
 from zuora_assets.defs.assets import CONSOLIDATION_TAG, MODE_TAG
-from zuora_assets.defs.clock import ClockParam
 from zuora_assets.defs.resources import LakeResource, ZuoraSource
+from zuora_assets.defs.scope import SINGLE, EntityScope
 from zuora_assets.lake.state import SyncState, load_state
 from zuora_assets.zuora.catalog import MODELS, ZuoraModel
 from zuora_assets.zuora.changes import latest_change, probe_object
@@ -25,14 +25,14 @@ IN_FLIGHT = [
 ]
 
 
-def model_keys(model: ZuoraModel) -> list[dg.AssetKey]:
-    return [dg.AssetKey(["zuora", model.name]), dg.AssetKey(["athena", model.name])]
+def model_keys(model: ZuoraModel, scope: EntityScope = SINGLE) -> list[dg.AssetKey]:
+    return [scope.asset_key("zuora", model.name), scope.asset_key("athena", model.name)]
 
 
-def syncing_models(instance: dg.DagsterInstance) -> set[str]:
-    """Models with a sync queued or running: the sensor does not pile more onto the zuora_api pool."""
-    runs = instance.get_runs(filters=dg.RunsFilter(statuses=IN_FLIGHT, tags={MODE_TAG: "append"}))
-    return {run.tags[MODEL_TAG] for run in runs if MODEL_TAG in run.tags}
+def syncing_models(instance: dg.DagsterInstance, scope: EntityScope = SINGLE) -> set[str]:
+    """Models (of the entity) with a sync queued or running: the sensor does not pile more onto its pool."""
+    runs = instance.get_runs(filters=dg.RunsFilter(statuses=IN_FLIGHT, tags={MODE_TAG: "append", **scope.tags}))
+    return {run.tags[MODEL_TAG].rsplit("/", 1)[-1] for run in runs if MODEL_TAG in run.tags}
 
 
 def starting_point(cursor: dict, model: ZuoraModel, state: SyncState, day_start: datetime) -> datetime:
@@ -53,25 +53,26 @@ def tail_since(state: SyncState, yesterday: date, midnight: datetime) -> datetim
     return synced if synced is not None and synced < midnight else None
 
 
-def append_request(model: ZuoraModel, run_key: str, partition: str) -> dg.RunRequest:
+def append_request(model: ZuoraModel, run_key: str, partition: str, scope: EntityScope = SINGLE) -> dg.RunRequest:
     return dg.RunRequest(
         run_key=run_key,
         partition_key=partition,
-        asset_selection=model_keys(model),
+        asset_selection=model_keys(model, scope),
         run_config=APPEND_RUN_CONFIG,
-        tags={MODE_TAG: "append", MODEL_TAG: model.name},
+        # `<entity>/<model>` with entities: the run-tag limit "one sync of a model at a time" is per entity.
+        tags={MODE_TAG: "append", MODEL_TAG: "/".join([*scope.prefix, model.name]), **scope.tags},
     )
 
 
 class _Tick:
     """One evaluation of the sensor: its moments, and what it found per model."""
 
-    def __init__(self, now: datetime, lag_seconds: int, cursor: dict):
+    def __init__(self, now: datetime, lag_seconds: int, cursor: dict, scope: EntityScope = SINGLE):
         self.settled = now - timedelta(seconds=lag_seconds)  # an append run reads up to here
         self.day = self.settled.date()  # the partition appends go to; yesterday's until midnight + lag
         self.midnight = datetime.combine(self.day, datetime.min.time(), UTC)
         self.yesterday = self.day - timedelta(days=1)
-        self.cursor = cursor
+        self.cursor, self.scope = cursor, scope
         self.requests: list[dg.RunRequest] = []
         self.unchanged, self.waiting, self.young, self.no_probe, self.tails = 0, [], [], [], []
 
@@ -98,27 +99,37 @@ def evaluate_model(tick: _Tick, model: ZuoraModel, state: SyncState, changed_at:
     if tail is not None:
         partitions[tick.yesterday.isoformat()] = f"tail:{model.name}:{tick.yesterday}:{tail.isoformat()}"
         tick.tails.append(model.name)
-    tick.requests += [append_request(model, key, dt) for dt, key in sorted(partitions.items())]
+    tick.requests += [append_request(model, key, dt, tick.scope) for dt, key in sorted(partitions.items())]
 
 
-def change_sensor(interval_seconds: int) -> dg.SensorDefinition:
-    """The `zuora_changes` sensor, polling every `interval_seconds` (ZUORA_SENSOR_INTERVAL_SECONDS)."""
-    return dg.sensor(
-        name="zuora_changes",
+def change_sensor(interval_seconds: int, scope: EntityScope = SINGLE) -> dg.SensorDefinition:
+    """The `zuora_changes` sensor (`zuora_changes_<entity>`), polling every `interval_seconds`
+    (ZUORA_SENSOR_INTERVAL_SECONDS)."""
+
+    @dg.sensor(
+        name=scope.named("zuora_changes"),
         description="Polls Zuora for changed records (Object Query, one record per model) and requests "
         "append-mode syncs of today's partition for the models that changed, and after midnight of "
         "yesterday's tail (changes and deletes up to midnight) for the models not synced that far.",
         minimum_interval_seconds=interval_seconds,
         default_status=dg.DefaultSensorStatus.STOPPED,
-        asset_selection=dg.AssetSelection.groups("zuora", "athena"),
-    )(zuora_changes)
+        asset_selection=scope.selection(),
+        required_resource_keys={scope.resource("zuora"), scope.resource("lake"), "clock"},
+    )
+    def _sensor(context: dg.SensorEvaluationContext, **_invoked_with: object):
+        # Invoked directly (tests), Dagster also passes the resources as keywords; they are context.resources.
+        zuora, lake = scope.resources(context, "zuora", "lake")
+        return zuora_changes(context, zuora, lake, context.resources.clock.now(), scope)
+
+    return _sensor
 
 
 def zuora_changes(
-    context: dg.SensorEvaluationContext, zuora: ZuoraSource, lake: LakeResource, clock: ClockParam
-):
-    tick = _Tick(clock.now(), zuora.sync.lag_seconds, json.loads(context.cursor) if context.cursor else {})
-    busy = syncing_models(context.instance)
+    context: dg.SensorEvaluationContext, zuora: ZuoraSource, lake: LakeResource, now: datetime, scope: EntityScope
+) -> dg.SensorResult:
+    """One tick: probe each model for changes since its last one, request the append runs they need."""
+    tick = _Tick(now, zuora.sync.lag_seconds, json.loads(context.cursor) if context.cursor else {}, scope)
+    busy = syncing_models(context.instance, scope)
     storage, folder = lake.storage(), lake.folder()
     latest: dict[tuple[str, datetime], datetime | None] = {}
     with zuora.client() as client:
@@ -156,23 +167,29 @@ def skip_reason(tick: _Tick, lag_seconds: int) -> str:
     return reason
 
 
-def consolidation_schedule(cron: str) -> dg.ScheduleDefinition:
-    """The `nightly_consolidation` schedule, on `cron` (ZUORA_CONSOLIDATION_CRON, UTC)."""
-    return dg.schedule(
-        name="nightly_consolidation",
+def consolidation_schedule(cron: str, scope: EntityScope = SINGLE) -> dg.ScheduleDefinition:
+    """The `nightly_consolidation` schedule (`nightly_consolidation_<entity>`), on `cron`
+    (ZUORA_CONSOLIDATION_CRON, UTC)."""
+
+    @dg.schedule(
+        name=scope.named("nightly_consolidation"),
         cron_schedule=cron,
         execution_timezone="UTC",
-        target=dg.AssetSelection.groups("zuora", "athena"),
+        target=scope.selection(),
         description="Replaces yesterday's partition of every model with one clean transfer (one set of files per "
         "day) and removes the manifests of transfers replaced longer ago than ZUORA_MANIFEST_RETENTION_DAYS.",
         default_status=dg.DefaultScheduleStatus.STOPPED,
-    )(nightly_consolidation)
+    )
+    def _schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        return nightly_consolidation(context, scope)
+
+    return _schedule
 
 
-def nightly_consolidation(context: dg.ScheduleEvaluationContext):
+def nightly_consolidation(context: dg.ScheduleEvaluationContext, scope: EntityScope = SINGLE) -> dg.RunRequest:
     yesterday = (context.scheduled_execution_time.astimezone(UTC) - timedelta(days=1)).date().isoformat()
     return dg.RunRequest(
         run_key=f"consolidate:{yesterday}",
         partition_key=yesterday,
-        tags={MODE_TAG: "replace", CONSOLIDATION_TAG: "true"},
+        tags={MODE_TAG: "replace", CONSOLIDATION_TAG: "true", **scope.tags},
     )

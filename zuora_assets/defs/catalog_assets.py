@@ -16,6 +16,7 @@ from zuora_assets.common.contract import (
 )
 from zuora_assets.defs.failures import RETRY_POLICY, fail_fast_unless_transient
 from zuora_assets.defs.resources import CatalogResource, LakeResource, table_name
+from zuora_assets.defs.scope import SINGLE, EntityScope
 from zuora_assets.lake.readers import partition_dataset
 from zuora_assets.settings import Settings
 from zuora_assets.zuora.catalog import MODELS, ZuoraModel
@@ -72,32 +73,38 @@ def sync_model(
 
 
 def athena_asset(
-    model: ZuoraModel, partitions_def: dg.PartitionsDefinition, settings: Settings
+    model: ZuoraModel, partitions_def: dg.PartitionsDefinition, settings: Settings, scope: EntityScope = SINGLE
 ) -> dg.AssetsDefinition:
-    """The `athena/<model>` asset of one catalog model, named for the catalog of `settings`."""
+    """The `athena/<model>` asset of one catalog model, named for the catalog of `settings`
+    (`athena/<entity>/<model>` in an entity's scope)."""
 
     @dg.asset(
-        key=["athena", model.name],
-        description=f"Athena table `{model.name}` over the lake files of zuora/{model.name}, "
+        key=scope.asset_key("athena", model.name),
+        description=f"Athena table `{model.name}` over the lake files of {scope.label('zuora', model.name)}, "
         f"and the view `{model.name}_current` (latest version per id, deletes removed).",
-        deps=[dg.AssetKey(["zuora", model.name])],
+        deps=[scope.asset_key("zuora", model.name)],
         group_name="athena",
         kinds={"duckdb"} if settings.aws is None else {"athena", "glue"},
         metadata={"dagster/table_name": table_name(settings, model.name)},
+        tags=scope.tags,
         code_version=CODE_VERSION,
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool="catalog",
         retry_policy=RETRY_POLICY,
+        required_resource_keys={scope.resource("lake"), scope.resource("catalog")},
     )
-    def _asset(context: dg.AssetExecutionContext, lake: LakeResource, catalog: CatalogResource):
-        with fail_fast_unless_transient(f"athena/{model.name}"):
+    def _asset(context: dg.AssetExecutionContext):
+        lake, catalog = scope.resources(context, "lake", "catalog")
+        with fail_fast_unless_transient(scope.label("athena", model.name)):
             metadata = sync_model(context, model, lake, catalog, list(context.partition_keys))
         return dg.MaterializeResult(metadata=metadata)
 
     return _asset
 
 
-def athena_assets(partitions_def: dg.PartitionsDefinition, settings: Settings) -> list[dg.AssetsDefinition]:
-    """Every model's `athena/<model>` asset over `partitions_def`."""
-    return [athena_asset(m, partitions_def, settings) for m in MODELS.values()]
+def athena_assets(
+    partitions_def: dg.PartitionsDefinition, settings: Settings, scope: EntityScope = SINGLE
+) -> list[dg.AssetsDefinition]:
+    """Every model's `athena/<model>` asset over `partitions_def`, in the entity's scope."""
+    return [athena_asset(m, partitions_def, settings, scope) for m in MODELS.values()]

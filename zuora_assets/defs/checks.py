@@ -10,7 +10,8 @@ from zuora_assets.athena.schema_check import compare_schema
 from zuora_assets.common.contract import ID_COLUMN, UPDATED_COLUMN
 from zuora_assets.defs.catalog_assets import lake_schema
 from zuora_assets.defs.clock import ClockParam
-from zuora_assets.defs.resources import CatalogResource, LakeResource, ZuoraSource
+from zuora_assets.defs.resources import LakeResource, ZuoraSource
+from zuora_assets.defs.scope import SINGLE, EntityScope
 from zuora_assets.lake.readers import latest_versions, scan
 from zuora_assets.zuora.catalog import MODELS, ZuoraModel
 
@@ -45,21 +46,23 @@ def lake_count(
     return int(in_window.select(pl.len()).collect().item())
 
 
-def rows_check(model: ZuoraModel, partitions_def: dg.PartitionsDefinition) -> dg.AssetChecksDefinition:
+def rows_check(
+    model: ZuoraModel, partitions_def: dg.PartitionsDefinition, scope: EntityScope = SINGLE
+) -> dg.AssetChecksDefinition:
     @dg.asset_check(
-        asset=dg.AssetKey(["zuora", model.name]),
+        asset=scope.asset_key("zuora", model.name),
         name="rows_match_zuora",
         description=f"The lake holds as many {model.name} records for the partitions' window as Zuora does now.",
         partitions_def=partitions_def,
         blocking=False,
-        pool="zuora_api",
+        pool=scope.pool,
+        required_resource_keys={scope.resource("zuora"), scope.resource("lake"), "clock"},
     )
-    def _check(
-        context: dg.AssetCheckExecutionContext, zuora: ZuoraSource, lake: LakeResource, clock: ClockParam
-    ):
+    def _check(context: dg.AssetCheckExecutionContext):
+        zuora, lake = scope.resources(context, "zuora", "lake")
         window = context.partition_time_window
         start = window.start.astimezone(UTC)
-        end = min(window.end.astimezone(UTC), clock.now().astimezone(UTC).replace(microsecond=0))
+        end = min(window.end.astimezone(UTC), context.resources.clock.now().astimezone(UTC).replace(microsecond=0))
         expected = zuora_count(zuora, model, start, end, context.log)
         found = lake_count(lake, model, start, end, partitions_def)
         return dg.AssetCheckResult(
@@ -79,14 +82,16 @@ def rows_check(model: ZuoraModel, partitions_def: dg.PartitionsDefinition) -> dg
     return _check
 
 
-def schema_check(model: ZuoraModel) -> dg.AssetChecksDefinition:
+def schema_check(model: ZuoraModel, scope: EntityScope = SINGLE) -> dg.AssetChecksDefinition:
     @dg.asset_check(
-        asset=dg.AssetKey(["athena", model.name]),
+        asset=scope.asset_key("athena", model.name),
         name="columns_match_files",
         description=f"The {model.name} table's columns equal the columns of its Parquet files.",
         blocking=False,
+        required_resource_keys={scope.resource("lake"), scope.resource("catalog")},
     )
-    def _check(lake: LakeResource, catalog: CatalogResource):
+    def _check(context: dg.AssetCheckExecutionContext):
+        lake, catalog = scope.resources(context, "lake", "catalog")
         schema = lake_schema(lake, model, None)
         columns = catalog.open().table_columns(model.name)
         differences = compare_schema(columns, schema)
@@ -109,8 +114,8 @@ def due_partition(now: datetime, hour: int) -> str:
     return (now.date() - timedelta(days=1 if now >= deadline else 2)).isoformat()
 
 
-def freshness_check(model: ZuoraModel, hour: int) -> dg.AssetChecksDefinition:
-    key = dg.AssetKey(["zuora", model.name])
+def freshness_check(model: ZuoraModel, hour: int, scope: EntityScope = SINGLE) -> dg.AssetChecksDefinition:
+    key = scope.asset_key("zuora", model.name)
 
     @dg.asset_check(
         asset=key,
@@ -136,9 +141,9 @@ def freshness_check(model: ZuoraModel, hour: int) -> dg.AssetChecksDefinition:
     return _check
 
 
-def freshness_checks(hour: int) -> list[dg.AssetChecksDefinition]:
+def freshness_checks(hour: int, scope: EntityScope = SINGLE) -> list[dg.AssetChecksDefinition]:
     """Yesterday's partition of each model exists by `hour` (ZUORA_FRESHNESS_HOUR, UTC)."""
-    return [freshness_check(m, hour) for m in MODELS.values()]
+    return [freshness_check(m, hour, scope) for m in MODELS.values()]
 
 
 def freshness_schedule(checks: list[dg.AssetChecksDefinition], hour: int) -> dg.ScheduleDefinition:
@@ -157,9 +162,11 @@ def freshness_schedule(checks: list[dg.AssetChecksDefinition], hour: int) -> dg.
     )
 
 
-def rows_checks(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:
-    return [rows_check(m, partitions_def) for m in MODELS.values()]
+def rows_checks(
+    partitions_def: dg.PartitionsDefinition, scope: EntityScope = SINGLE
+) -> list[dg.AssetChecksDefinition]:
+    return [rows_check(m, partitions_def, scope) for m in MODELS.values()]
 
 
-def schema_checks() -> list[dg.AssetChecksDefinition]:
-    return [schema_check(m) for m in MODELS.values()]
+def schema_checks(scope: EntityScope = SINGLE) -> list[dg.AssetChecksDefinition]:
+    return [schema_check(m, scope) for m in MODELS.values()]

@@ -8,6 +8,7 @@ import dagster as dg
 
 from zuora_assets import connection
 from zuora_assets.defs.resources import SIMULATOR_URL_ENV, SettingsResource, ZuoraSource, zuora_client
+from zuora_assets.defs.scope import SINGLE, EntityScope
 from zuora_assets.settings import Settings
 from zuora_assets.zuora.catalog import model
 from zuora_assets.zuora.describe import discovery
@@ -37,7 +38,29 @@ def main_check(environ: Mapping[str, str] = os.environ) -> int:
     return connection.main_check(environ, zuora_check=zuora_check(settings, simulator_url))
 
 
-@dg.op(description="Check the Zuora credentials and every AWS permission the connector uses.")
+def connection_job(scope: EntityScope = SINGLE) -> dg.JobDefinition:
+    """The `test_connection` job (`test_connection_<entity>`): the entity's credentials and AWS permissions."""
+
+    @dg.op(
+        name=scope.named("check_connection"),
+        description="Check the Zuora credentials and every AWS permission the connector uses.",
+        required_resource_keys={scope.resource("settings"), scope.resource("zuora")},
+    )
+    def _check(context: dg.OpExecutionContext) -> None:
+        settings, zuora = scope.resources(context, "settings", "zuora")
+        check_connection(context, settings, zuora)
+
+    @dg.job(
+        name=scope.named("test_connection"),
+        description="Test the connection before the first sync: Zuora token and describe, STS, S3, Glue, Athena.",
+        tags=scope.tags,
+    )
+    def _job():
+        _check()
+
+    return _job
+
+
 def check_connection(context: dg.OpExecutionContext, settings: SettingsResource, zuora: ZuoraSource) -> None:
     loaded = settings.load()
     context.log.info(loaded.describe())
@@ -49,6 +72,4 @@ def check_connection(context: dg.OpExecutionContext, settings: SettingsResource,
         raise dg.Failure(description=report, allow_retries=False)
 
 
-@dg.job(description="Test the connection before the first sync: Zuora token and describe, STS, S3, Glue, Athena.")
-def test_connection():
-    check_connection()
+test_connection = connection_job()
