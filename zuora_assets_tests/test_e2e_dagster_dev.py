@@ -56,9 +56,12 @@ def clock() -> ShiftedClock:
 
 
 def noon_clock() -> ShiftedClock:
-    """The test's clock, and that of the code location: wall time shifted to read noon UTC today (far from
-    midnight, so the test's days do not change while it runs, whenever it starts)."""
-    return ShiftedClock.reading(datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0))
+    """The test's clock, and that of the code location: wall time shifted to read noon UTC yesterday. Far from
+    midnight, the test's days do not change while it runs, whenever it starts; 12 to 36 hours behind the wall
+    clock, a transfer named by wall time instead is told apart; and yesterday is a partition Dagster (whose
+    partitions end with the wall clock's today) has."""
+    noon = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    return ShiftedClock.reading(noon - timedelta(days=1))
 
 
 @pytest.fixture
@@ -107,6 +110,7 @@ def test_backfill_then_sensor_through_dagster_dev(settings, tenant, moto, clock,
 
 def backfill_then_sensor(dev: dd.DagsterProcesses, tenant: Simulator, moto, clock: Clock) -> None:
     """`clock` reads the same "now" as the code location's `clock` resource."""
+    started = clock.now().replace(microsecond=0)
     days = last_days(DAYS, clock.now().date())
     backfill_id = dd.launch_backfill(dev, BACKFILL, days, run_config=IN_PROCESS)
     the_ui_shows_every_model_check_sensor_and_schedule(dev)  # while the daemon picks the backfill up
@@ -120,6 +124,7 @@ def backfill_then_sensor(dev: dd.DagsterProcesses, tenant: Simulator, moto, cloc
     deleted, renamed = change_accounts(tenant, days)
     an_append_run_of_account_follows(dev, today=days[-1])
     the_append_added_files_to_today_only(moto, backfilled["account"], today=days[-1])
+    every_transfer_is_named_by_the_clock(moto, started, clock.now())
 
     current = current_rows(moto, "account", SCHEMA)
     names = dict(zip(current.column("id").to_pylist(), current.column("name").to_pylist(), strict=True))
@@ -287,6 +292,16 @@ def the_nightly_consolidation_replaces_yesterday(dev: dd.DagsterProcesses, tenan
                                                                        if f"/dt={yesterday}/" not in k]
         assert rows_per_dt(moto, model, days)[yesterday] == tenant.truth(model, *day_window(yesterday)).num_rows
         assert_current_equals_truth(moto, tenant, model, days)
+
+
+def every_transfer_is_named_by_the_clock(moto, started: datetime, ended: datetime) -> None:
+    """Every file's transfer is named by a moment of the test's clock while it ran: the runs read the clock
+    resource (the code location's shifted clock), not the wall clock."""
+    for model in MODELS:
+        named = {transfer_time(key) for key in lake_keys(moto.client("s3"), model)}
+        outside = sorted(t for t in named if not started <= datetime.strptime(t, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+                         <= ended)
+        assert named and outside == [], f"{model}: transfers named outside {started}..{ended}: {outside}"
 
 
 def transfer_time(key: str) -> str:
