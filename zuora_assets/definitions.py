@@ -87,10 +87,11 @@ def build_definitions(
     )
 
 
-def load_definitions(environ: Mapping[str, str] = os.environ) -> dg.Definitions:
-    """The definitions, or exit with one line per wrong setting (no traceback) so the user sees what to fix."""
+def load_definitions(environ: Mapping[str, str] = os.environ, clock: Clock | None = None) -> dg.Definitions:
+    """The definitions (with `clock` as in `build_definitions`), or exit with one line per wrong setting (no
+    traceback) so the user sees what to fix."""
     try:
-        return build_definitions(environ)
+        return build_definitions(environ, clock)
     except SettingsError as error:
         raise SystemExit(str(error)) from None
 

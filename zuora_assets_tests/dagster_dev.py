@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -147,14 +148,27 @@ class DagsterProcesses:
 
 
 class DagsterDev(DagsterProcesses):
-    """`python -m dagster dev -w workspace.yaml`: webserver and daemon as `make dev` runs them."""
+    """`python -m dagster dev -w <workspace>`: webserver and daemon as `make dev` runs them (by default with the
+    repository's workspace.yaml)."""
+
+    def __init__(self, home: Path, env: Mapping[str, str], workspace: Path = ROOT / "workspace.yaml"):
+        super().__init__(home, env)
+        self.workspace = workspace
 
     def start(self) -> None:
         """Start webserver and daemon with the repo's `dagster.yaml` as the instance settings."""
         self.home.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / "dagster.yaml", self.home / "dagster.yaml")
-        self.spawn("dagster_dev", [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml",
+        self.spawn("dagster_dev", [sys.executable, "-m", "dagster", "dev", "-w", str(self.workspace),
                                    "-h", "127.0.0.1", "-p", str(self.port)])
+
+
+def module_workspace(directory: Path, module: str) -> Path:
+    """A workspace file in `directory` whose one code location, named `LOCATION` as the project's, is `module`."""
+    location = {"python_module": {"module_name": module, "working_directory": str(ROOT), "location_name": LOCATION}}
+    path = directory / "workspace.yaml"
+    path.write_text(json.dumps({"load_from": [location]}, indent=2))  # JSON is YAML
+    return path
 
 
 def marked_processes(marker: str) -> list[int]:
@@ -198,9 +212,9 @@ def running(processes: DagsterProcesses) -> Iterator[DagsterProcesses]:
     assert not leftovers, f"processes started by the test are still running after stop: {leftovers}"
 
 
-def dagster_dev(home: Path, env: Mapping[str, str]):
-    """A started, ready `dagster dev` (a context manager)."""
-    return running(DagsterDev(home, env))
+def dagster_dev(home: Path, env: Mapping[str, str], workspace: Path = ROOT / "workspace.yaml"):
+    """A started, ready `dagster dev` of `workspace` (a context manager)."""
+    return running(DagsterDev(home, env, workspace))
 
 
 # ----- GraphQL queries the tests use -----

@@ -86,10 +86,13 @@ def base_environment() -> dict[str, str]:
     return {**inherited, "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
 
 
-def local_command(command: list[str], home: Path, ports: Mapping[str, int]) -> list[str]:
-    """A container's command as it runs here: the venv's scripts, 127.0.0.1, free ports, `home` for DAGSTER_HOME."""
+def local_command(command: list[str], home: Path, ports: Mapping[str, int],
+                  module: str = ecs.DEFINITIONS_MODULE) -> list[str]:
+    """A container's command as it runs here: the venv's scripts, 127.0.0.1, free ports, `home` for DAGSTER_HOME,
+    `module` for the definitions module."""
     replaced = {
         "0.0.0.0": "127.0.0.1",
+        ecs.DEFINITIONS_MODULE: module,
         str(ecs.WEBSERVER_PORT): str(ports["webserver"]),
         str(ecs.CODE_SERVER_PORT): str(ports["code-server"]),
     }
@@ -105,12 +108,15 @@ class ProductionServices(dd.DagsterProcesses):
 
     Each starts from its rendered task definition: its command, and its environment with the secrets read
     from the moto server's Secrets Manager. `overrides` are the few values that differ on this machine
-    (moto's endpoint, the code server's address). DAGSTER_HOME holds deploy/workspace.yaml and the
+    (moto's endpoint, the code server's address), and `module` the definitions module the code server serves
+    (a test's code location instead of the project's). DAGSTER_HOME holds deploy/workspace.yaml and the
     instance settings, as in the image.
     """
 
-    def __init__(self, home: Path, documents: dict[str, dict], moto, instance_yaml: str, overrides: Mapping[str, str]):
+    def __init__(self, home: Path, documents: dict[str, dict], moto, instance_yaml: str, overrides: Mapping[str, str],
+                 module: str = ecs.DEFINITIONS_MODULE):
         super().__init__(home, base_environment())
+        self.module = module
         self.documents = documents
         self.moto = moto
         self.instance_yaml = instance_yaml
@@ -142,7 +148,7 @@ class ProductionServices(dd.DagsterProcesses):
 
     def _start_service(self, role: str) -> None:
         (container,) = self.documents[f"{role}.task-definition.json"]["containerDefinitions"]
-        self.spawn(role, local_command(container["command"], self.home, self.ports), self.environment(role))
+        self.spawn(role, local_command(container["command"], self.home, self.ports, self.module), self.environment(role))
 
     def _code_server_listening(self) -> bool:
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.ports["code-server"]), 1):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -17,10 +17,11 @@ SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.json"  # the defin
 START_DAYS_AGO = 400  # the first partition day of the AWS test settings: a year of backfill fits
 
 
-def moto_settings(endpoint: str, *, bucket: str, folder: str, schema: str) -> dict[str, str]:
-    """The project's AWS settings for a bucket on a moto server, with moto's test keys."""
+def moto_settings(endpoint: str, *, bucket: str, folder: str, schema: str, today: date | None = None
+                  ) -> dict[str, str]:
+    """The project's AWS settings for a bucket on a moto server, with moto's test keys (`today` as in `last_days`)."""
     return {
-        "ZUORA_START_DATE": last_days(START_DAYS_AGO)[0],
+        "ZUORA_START_DATE": last_days(START_DAYS_AGO, today)[0],
         "AWS_BUCKET": bucket,
         "AWS_BUCKET_REGION": "us-east-1",
         "AWS_REGION": "us-east-1",
@@ -34,8 +35,9 @@ def moto_settings(endpoint: str, *, bucket: str, folder: str, schema: str) -> di
     }
 
 
-def last_days(n: int) -> list[str]:
-    today = datetime.now(UTC).date()
+def last_days(n: int, today: date | None = None) -> list[str]:
+    """The `n` days up to `today` (default: today's UTC date), oldest first."""
+    today = today or datetime.now(UTC).date()
     return [(today - timedelta(days=k)).isoformat() for k in range(n - 1, -1, -1)]
 
 

@@ -11,7 +11,7 @@ Postgres database, every compute log in S3 and every service's output is searche
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import date, timedelta
 from urllib.parse import quote, quote_plus
 
 import pytest
@@ -29,6 +29,7 @@ from zuora_assets_tests.deploy_support import (
 )
 from zuora_assets_tests.pipeline import START_DAYS_AGO, last_days
 from zuora_assets_tests.postgres import fresh_database, table_contents
+from zuora_assets_tests.time_support import ShiftedClock
 
 REGION = "us-east-1"  # moto's
 LOGS_BUCKET = "zuora-dagster-logs"
@@ -44,11 +45,14 @@ DEFAULT_RUN_LAUNCHER = {"module": "dagster", "class": "DefaultRunLauncher"}
 
 
 @pytest.fixture
-def tenant():
+def clock() -> ShiftedClock:
+    return e2e.noon_clock()
+
+
+@pytest.fixture
+def tenant(clock):
     """The end-to-end test's tenant, accepting only this deployment's OAuth client."""
-    e2e.wait_past_midnight_if_near()
-    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    config = SimConfig(seed=17, accounts=12, days=10, now=midnight - timedelta(hours=1),
+    config = SimConfig(seed=17, accounts=12, days=10, now=e2e.midnight_before(clock) - timedelta(hours=1),
                        client_id=CLIENT_ID, client_secret=SECRETS["ZUORA_CLIENT_SECRET"])
     with Simulator(config) as sim:
         yield sim
@@ -60,7 +64,7 @@ def database():
         yield db
 
 
-def deployment_settings(tenant: Simulator, database, arns: dict[str, str]) -> dict[str, str]:
+def deployment_settings(tenant: Simulator, database, arns: dict[str, str], today: date) -> dict[str, str]:
     """What the operator sets to render this deployment: the fresh database, moto's secrets, keys mode."""
     settings = {k: v for k, v in OPERATOR_SETTINGS.items() if not k.startswith(("ZUORA_", "AWS_"))}
     return {
@@ -75,7 +79,7 @@ def deployment_settings(tenant: Simulator, database, arns: dict[str, str]) -> di
         **{f"{name}_ARN": arn for name, arn in arns.items()},
         "ZUORA_BASE_URL": tenant.base_url,
         "ZUORA_CLIENT_ID": CLIENT_ID,
-        "ZUORA_START_DATE": last_days(START_DAYS_AGO)[0],
+        "ZUORA_START_DATE": last_days(START_DAYS_AGO, today)[0],
         "AWS_BUCKET": e2e.BUCKET,
         "AWS_BUCKET_REGION": REGION,
         "AWS_FOLDER": e2e.FOLDER,
@@ -91,19 +95,23 @@ def deployment_settings(tenant: Simulator, database, arns: dict[str, str]) -> di
 
 @pytest.mark.slow
 @pytest.mark.timeout(1200)  # the waits inside are bounded; this only stops a hang
-def test_production_services_over_postgres_keep_secrets_out(tenant, moto, database, tmp_path):
+def test_production_services_over_postgres_keep_secrets_out(tenant, moto, database, clock, tmp_path):
     arns = store_secrets(moto, SECRETS, REGION)
     s3 = moto.client("s3")
     s3.create_bucket(Bucket=e2e.BUCKET)
     s3.create_bucket(Bucket=LOGS_BUCKET)
-    documents = ecs.render(DeploySettings.from_env(deployment_settings(tenant, database, arns)))
-    # boto3 sends every AWS call of these processes to moto, as the containers' calls would go to AWS.
+    settings = deployment_settings(tenant, database, arns, clock.now().date())
+    documents = ecs.render(DeploySettings.from_env(settings))
+    # boto3 sends every AWS call of these processes to moto, as the containers' calls would go to AWS. The code
+    # server serves the project's definitions with the test's clock (the e2e test's code location).
     services = ProductionServices(tmp_path / "dagster_home", documents, moto,
                                   production_instance_yaml(run_launcher=DEFAULT_RUN_LAUNCHER),
-                                  overrides={"AWS_ENDPOINT_URL": moto.endpoint})
+                                  overrides={"AWS_ENDPOINT_URL": moto.endpoint, **clock.environment()},
+                                  module=e2e.LOCATION_MODULE)
     with dd.running(services) as dev:
-        e2e.backfill_then_sensor(dev, tenant, moto)
-        e2e.the_nightly_consolidation_replaces_yesterday(dev, tenant, moto, e2e.last_days(e2e.DAYS))
+        e2e.backfill_then_sensor(dev, tenant, moto, clock)
+        e2e.the_nightly_consolidation_replaces_yesterday(dev, tenant, moto,
+                                                        e2e.last_days(e2e.DAYS, clock.now().date()))
         logs = services.output()
 
     stored = table_contents(database)

@@ -1,6 +1,8 @@
 """End to end through `dagster dev`: a backfill and the change sensor against the simulator and moto (issue 7).
 
-The webserver and daemon run as `make dev` runs them; the test drives them through the webserver's
+The webserver and daemon run as `make dev` runs them, on a code location that is the project's definitions
+with the test's clock (`e2e_location`: wall time shifted to read noon UTC, so no day changes while the test
+runs, whenever it starts) as their `clock` resource; the test drives them through the webserver's
 GraphQL API only, and checks the results where users see them: S3 keys, Glue tables, and
 `<model>_current` (the view's SQL stored in Glue, run in DuckDB over the files on moto).
 
@@ -14,9 +16,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import duckdb
 import pyarrow as pa
@@ -26,9 +27,11 @@ import pytest
 import sqlglot
 
 from zuora_assets.athena.presto_view import decode_view_text
+from zuora_assets.defs.clock import Clock
 from zuora_assets.sim import SimConfig, Simulator
 from zuora_assets_tests import dagster_dev as dd
 from zuora_assets_tests.pipeline import SNAPSHOT, arrow_fs, day_window, lake_keys, last_days, moto_settings
+from zuora_assets_tests.time_support import ShiftedClock
 
 BUCKET = "zuora-lake-test"  # the bucket `lake_keys` lists
 FOLDER = "exports/zuora"
@@ -36,10 +39,10 @@ SCHEMA = "zuora_e2e"
 MODELS = ("account", "invoice")
 DAYS = 7
 SENSOR = "zuora_changes"
+LOCATION_MODULE = "zuora_assets_tests.e2e_location"  # the project's definitions with the test's clock
 # Bounds on waits, not expectations: on a busy 2-core machine no wait took more than 80 s.
 BACKFILL_SECONDS = 180.0
 SYNC_SECONDS = 180.0
-MIDNIGHT_MARGIN = timedelta(minutes=6)  # longer than the test's longest run
 ALLOWED_BACKFILL_STATUSES = {"REQUESTED", "COMPLETED", "COMPLETED_SUCCESS"}
 BACKFILL = [f"{group}/{model}" for model in MODELS for group in ("zuora", "athena")]
 # The backfill's run executes its steps in one process: a step process per asset and check costs ~5 s of
@@ -48,35 +51,43 @@ IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
 
 
 @pytest.fixture
-def tenant():
-    """A tenant whose generated history ends at 23:00 UTC yesterday, its clock following wall time."""
-    wait_past_midnight_if_near()
-    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    with Simulator(SimConfig(seed=17, accounts=12, days=10, now=midnight - timedelta(hours=1))) as sim:
-        yield sim
+def clock() -> ShiftedClock:
+    return noon_clock()
 
 
-def wait_past_midnight_if_near() -> None:
-    """The test's days must not change while it runs: close to 00:00 UTC, start just after it instead."""
-    now = datetime.now(UTC)
-    next_midnight = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
-    if next_midnight - now < MIDNIGHT_MARGIN:
-        time.sleep((next_midnight - now).total_seconds() + 1)
+def noon_clock() -> ShiftedClock:
+    """The test's clock, and that of the code location: wall time shifted to read noon UTC yesterday. Far from
+    midnight, the test's days do not change while it runs, whenever it starts; 12 to 36 hours behind the wall
+    clock, a transfer named by wall time instead is told apart; and yesterday is a partition Dagster (whose
+    partitions end with the wall clock's today) has."""
+    noon = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    return ShiftedClock.reading(noon - timedelta(days=1))
 
 
 @pytest.fixture
-def settings(tenant, moto) -> dict[str, str]:
-    """The environment of `dagster dev`: the simulator, and a bucket on the moto server."""
+def tenant(clock):
+    """A tenant whose generated history ends at 23:00 UTC yesterday, its clock following wall time."""
+    with Simulator(SimConfig(seed=17, accounts=12, days=10, now=midnight_before(clock) - timedelta(hours=1))) as sim:
+        yield sim
+
+
+def midnight_before(clock) -> datetime:
+    return clock.now().replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+@pytest.fixture
+def settings(tenant, moto, clock) -> dict[str, str]:
+    """The environment of `dagster dev`: the simulator, a bucket on the moto server, the test's clock."""
     moto.client("s3").create_bucket(Bucket=BUCKET)
-    return dev_environment(tenant.base_url, moto.endpoint)
+    return {**dev_environment(tenant.base_url, moto.endpoint, clock.now().date()), **clock.environment()}
 
 
-def dev_environment(simulator_url: str, moto_endpoint: str) -> dict[str, str]:
+def dev_environment(simulator_url: str, moto_endpoint: str, today: date) -> dict[str, str]:
     """This process's environment without any Zuora or AWS setting, plus the test's settings."""
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(("ZUORA_", "AWS_", "DAGSTER_"))}
     return {
         **inherited,
-        **moto_settings(moto_endpoint, bucket=BUCKET, folder=FOLDER, schema=SCHEMA),
+        **moto_settings(moto_endpoint, bucket=BUCKET, folder=FOLDER, schema=SCHEMA, today=today),
         "AWS_CONFIG_FILE": os.devnull,
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         "ZUORA_SIMULATOR_URL": simulator_url,
@@ -89,14 +100,18 @@ def dev_environment(simulator_url: str, moto_endpoint: str) -> dict[str, str]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)  # the waits below are bounded; this only stops a hang
-def test_backfill_then_sensor_through_dagster_dev(settings, tenant, moto, tmp_path):
+def test_backfill_then_sensor_through_dagster_dev(settings, tenant, moto, clock, tmp_path):
+    # The code location is the project's definitions with the test's clock as their `clock` resource.
+    workspace = dd.module_workspace(tmp_path, LOCATION_MODULE)
     # In the test body, not a fixture, so that a failure prints dagster dev's output.
-    with dd.dagster_dev(tmp_path / "dagster_home", settings) as dev:
-        backfill_then_sensor(dev, tenant, moto)
+    with dd.dagster_dev(tmp_path / "dagster_home", settings, workspace) as dev:
+        backfill_then_sensor(dev, tenant, moto, clock)
 
 
-def backfill_then_sensor(dev: dd.DagsterProcesses, tenant: Simulator, moto) -> None:
-    days = last_days(DAYS)
+def backfill_then_sensor(dev: dd.DagsterProcesses, tenant: Simulator, moto, clock: Clock) -> None:
+    """`clock` reads the same "now" as the code location's `clock` resource."""
+    started = clock.now().replace(microsecond=0)
+    days = last_days(DAYS, clock.now().date())
     backfill_id = dd.launch_backfill(dev, BACKFILL, days, run_config=IN_PROCESS)
     the_ui_shows_every_model_check_sensor_and_schedule(dev)  # while the daemon picks the backfill up
 
@@ -105,10 +120,11 @@ def backfill_then_sensor(dev: dd.DagsterProcesses, tenant: Simulator, moto) -> N
     backfilled = files_and_tables_landed(tenant, moto, days)
 
     the_sensor_skips_while_nothing_changed(dev)
-    tenant.set_clock(datetime.now(UTC))  # changes happen today, at wall time
+    tenant.set_clock(clock.now())  # changes happen today, at the code location's time
     deleted, renamed = change_accounts(tenant, days)
-    an_append_run_of_account_follows(dev)
+    an_append_run_of_account_follows(dev, today=days[-1])
     the_append_added_files_to_today_only(moto, backfilled["account"], today=days[-1])
+    every_transfer_is_named_by_the_clock(moto, started, clock.now())
 
     current = current_rows(moto, "account", SCHEMA)
     names = dict(zip(current.column("id").to_pylist(), current.column("name").to_pylist(), strict=True))
@@ -220,7 +236,7 @@ def change_accounts(tenant: Simulator, days: list[str]) -> tuple[str, str]:
     return alive[0], alive[1]
 
 
-def an_append_run_of_account_follows(dev: dd.DagsterProcesses) -> None:
+def an_append_run_of_account_follows(dev: dd.DagsterProcesses, today: str) -> None:
     """The sensor requests one append-mode run of today's account partition, and it succeeds."""
     append = {"zuora/mode": "append"}
 
@@ -233,7 +249,7 @@ def an_append_run_of_account_follows(dev: dd.DagsterProcesses) -> None:
     dd.wait_for("a successful append-mode run of account", succeeded, SYNC_SECONDS, every=2)
     found = dd.runs(dev, append)
     assert [(r["tags"]["zuora/model"], r["tags"]["dagster/partition"]) for r in found] == [
-        ("account", datetime.now(UTC).date().isoformat())
+        ("account", today)
     ]
     assert sorted("/".join(k["path"]) for k in found[0]["assetSelection"]) == ["athena/account", "zuora/account"]
 
@@ -277,6 +293,16 @@ def the_nightly_consolidation_replaces_yesterday(dev: dd.DagsterProcesses, tenan
                                                                        if f"/dt={yesterday}/" not in k]
         assert rows_per_dt(moto, model, days)[yesterday] == tenant.truth(model, *day_window(yesterday)).num_rows
         assert_current_equals_truth(moto, tenant, model, days)
+
+
+def every_transfer_is_named_by_the_clock(moto, started: datetime, ended: datetime) -> None:
+    """Every file's transfer is named by a moment of the test's clock while it ran: the runs read the clock
+    resource (the code location's shifted clock), not the wall clock."""
+    for model in MODELS:
+        named = {transfer_time(key) for key in lake_keys(moto.client("s3"), model)}
+        outside = sorted(t for t in named if not started <= datetime.strptime(t, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+                         <= ended)
+        assert named and outside == [], f"{model}: transfers named outside {started}..{ended}: {outside}"
 
 
 def transfer_time(key: str) -> str:

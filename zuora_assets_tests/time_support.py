@@ -1,11 +1,12 @@
 """Test support for runs whose time and order the test drives: the simulator's clock as the project's clock,
-a lake that holds a run's uploads until released, a run in a thread, and the lake of the current settings."""
+the wall clock shifted to a time the test chose, a lake that holds a run's uploads until released, a run in a thread, and the lake of the current settings."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from datetime import datetime
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pyarrow as pa
@@ -36,6 +37,41 @@ class SimTime:
 
     def sleep(self, seconds: float) -> None:
         self.sim.advance(seconds)
+
+
+OFFSET_ENV = "E2E_CLOCK_OFFSET_SECONDS"  # read by the tests' code locations only, never by zuora_assets
+
+
+class ShiftedClock:
+    """The wall clock (UTC) plus a fixed offset. `sleep` waits for real: what is waited on (the simulator's
+    jobs, whose clock follows wall time too) moves with the wall clock."""
+
+    def __init__(self, offset: timedelta):
+        self.offset = offset
+
+    @classmethod
+    def reading(cls, moment: datetime) -> ShiftedClock:
+        """The clock that reads `moment` now and moves on with the wall clock from there."""
+        return cls(moment - datetime.now(UTC))
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def environment(self) -> dict[str, str]:
+        """The variable that gives this clock to the processes loading this module."""
+        return {OFFSET_ENV: repr(self.offset.total_seconds())}
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str], reader: str) -> ShiftedClock:
+        """The clock `environment()` gave; exits naming `reader` when the variable is missing or wrong."""
+        try:
+            return cls(timedelta(seconds=float(environ[OFFSET_ENV])))
+        except (KeyError, ValueError):
+            raise SystemExit(f"{OFFSET_ENV} must be a clock offset in seconds (got {environ.get(OFFSET_ENV)!r}): "
+                             f"{reader} is a code location of the tests, which set it") from None
 
 
 class _HoldUploads(StorageWrapper):
