@@ -10,6 +10,20 @@ from zuora_assets.athena.presto_view import decode_view_text
 from zuora_assets.defs.resources import aws_clients, duckdb_catalog, lake_folder, lake_storage
 from zuora_assets.lake.readers import partition_dataset
 from zuora_assets.settings import Settings
+from zuora_assets_tests.pipeline import moto_settings
+
+
+def destination_of(request, monkeypatch, bucket: str, schema: str):
+    """The body of a `destination` fixture parametrised "local" / "s3": for "s3", a bucket on the moto server and
+    the settings that point the lake and the catalog at it. Yields the parameter."""
+    if request.param == "s3":
+        moto = request.getfixturevalue("moto")
+        moto.client("s3").create_bucket(Bucket=bucket)
+        for name, value in moto_settings(moto.endpoint, bucket=bucket, folder="zuora", schema=schema).items():
+            monkeypatch.setenv(name, value)
+        aws_clients.cache_clear()
+    yield request.param
+    aws_clients.cache_clear()
 
 
 def current_rows(destination: str, model: str, columns: list[str], glue_schema: str = "") -> list[tuple]:

@@ -13,11 +13,11 @@ import dagster as dg
 import pytest
 
 from zuora_assets.definitions import build_definitions
-from zuora_assets.defs.resources import aws_clients, lake_folder, lake_storage
+from zuora_assets.defs.resources import lake_folder, lake_storage
 from zuora_assets.lake import layout
 from zuora_assets.settings import Settings, SettingsError
-from zuora_assets_tests.current_support import current_rows
-from zuora_assets_tests.pipeline import materialize, moto_settings
+from zuora_assets_tests.current_support import current_rows, destination_of
+from zuora_assets_tests.pipeline import materialize
 from zuora_assets_tests.time_support import SimTime, partition_table
 
 BUCKET = "reconcile-lake"
@@ -26,14 +26,7 @@ SCHEMA = "reconcile"
 
 @pytest.fixture(params=["local", "s3"])
 def destination(request, local_lake, monkeypatch):
-    if request.param == "s3":
-        moto = request.getfixturevalue("moto")
-        moto.client("s3").create_bucket(Bucket=BUCKET)
-        for name, value in moto_settings(moto.endpoint, bucket=BUCKET, folder="zuora", schema=SCHEMA).items():
-            monkeypatch.setenv(name, value)
-        aws_clients.cache_clear()
-    yield request.param
-    aws_clients.cache_clear()
+    yield from destination_of(request, monkeypatch, BUCKET, SCHEMA)
 
 
 def run_asset(key: str, clock) -> dg.ExecuteInProcessResult:

@@ -14,9 +14,8 @@ import requests
 from zuora_assets.definitions import build_definitions
 from zuora_assets.defs.assets import MODE_TAG, REREAD_TAG
 from zuora_assets.defs.reread import reread_window
-from zuora_assets.defs.resources import aws_clients
-from zuora_assets_tests.current_support import current_rows
-from zuora_assets_tests.pipeline import materialize, moto_settings
+from zuora_assets_tests.current_support import current_rows, destination_of
+from zuora_assets_tests.pipeline import materialize
 from zuora_assets_tests.time_support import SimTime
 
 BUCKET = "reread-lake"
@@ -25,14 +24,7 @@ SCHEMA = "reread"
 
 @pytest.fixture(params=["local", "s3"])
 def destination(request, local_lake, monkeypatch):
-    if request.param == "s3":
-        moto = request.getfixturevalue("moto")
-        moto.client("s3").create_bucket(Bucket=BUCKET)
-        for name, value in moto_settings(moto.endpoint, bucket=BUCKET, folder="zuora", schema=SCHEMA).items():
-            monkeypatch.setenv(name, value)
-        aws_clients.cache_clear()
-    yield request.param
-    aws_clients.cache_clear()
+    yield from destination_of(request, monkeypatch, BUCKET, SCHEMA)
 
 
 def balances(destination: str) -> dict[str, tuple]:
