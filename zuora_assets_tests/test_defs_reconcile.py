@@ -41,15 +41,22 @@ def current_ids(destination: str) -> set[str]:
     return {row[0] for row in current_rows(destination, "account", ["id"], SCHEMA)}
 
 
-def test_a_record_deleted_40_days_ago_is_tombstoned_and_leaves_current_while_live_ids_stay(
-    destination, serve, monkeypatch
-):
-    start = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(days=50)
+def synced_tenant(serve, monkeypatch, *, days_ago: int, seed: int, accounts: int):
+    """A simulated tenant whose history ends at noon `days_ago` days back, synced into the lake for its last six
+    days (accounts and their table): (simulator, its clock, that noon)."""
+    start = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(days=days_ago)
     monkeypatch.setenv("ZUORA_START_DATE", (start - timedelta(days=6)).date().isoformat())
-    sim = serve(seed=21, accounts=10, days=5, now=start, clock_follows_wall=False)
+    sim = serve(seed=seed, accounts=accounts, days=5, now=start, clock_follows_wall=False)
     clock = SimTime(sim)
     days = [(start.date() - timedelta(days=k)).isoformat() for k in range(5, -1, -1)]
     assert materialize(["zuora/account", "athena/account"], days, clock=clock).success
+    return sim, clock, start
+
+
+def test_a_record_deleted_40_days_ago_is_tombstoned_and_leaves_current_while_live_ids_stay(
+    destination, serve, monkeypatch
+):
+    sim, clock, start = synced_tenant(serve, monkeypatch, days_ago=50, seed=21, accounts=10)
     synced = current_ids(destination)
     assert len(synced) >= 10
 
@@ -102,12 +109,7 @@ def test_a_record_deleted_40_days_ago_is_tombstoned_and_leaves_current_while_liv
 
 
 def test_an_id_updated_after_the_sync_and_a_new_one_are_never_tombstoned(local_lake, serve, monkeypatch):
-    start = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(days=3)
-    monkeypatch.setenv("ZUORA_START_DATE", (start - timedelta(days=6)).date().isoformat())
-    sim = serve(seed=22, accounts=8, days=5, now=start, clock_follows_wall=False)
-    clock = SimTime(sim)
-    days = [(start.date() - timedelta(days=k)).isoformat() for k in range(5, -1, -1)]
-    assert materialize(["zuora/account", "athena/account"], days, clock=clock).success
+    sim, clock, start = synced_tenant(serve, monkeypatch, days_ago=3, seed=22, accounts=8)
     before = current_ids("local")
     sim.set_clock(start + timedelta(hours=1))
     sim.upsert("Account", {"Id": sorted(before)[1], "Name": "Renamed"})
@@ -120,12 +122,7 @@ def test_an_id_updated_after_the_sync_and_a_new_one_are_never_tombstoned(local_l
 
 
 def test_an_export_with_no_live_record_writes_no_tombstone_and_says_what_to_check(local_lake, serve, monkeypatch):
-    start = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(days=3)
-    monkeypatch.setenv("ZUORA_START_DATE", (start - timedelta(days=6)).date().isoformat())
-    sim = serve(seed=23, accounts=4, days=5, now=start, clock_follows_wall=False)
-    clock = SimTime(sim)
-    days = [(start.date() - timedelta(days=k)).isoformat() for k in range(5, -1, -1)]
-    assert materialize(["zuora/account", "athena/account"], days, clock=clock).success
+    sim, clock, start = synced_tenant(serve, monkeypatch, days_ago=3, seed=23, accounts=4)
     before = current_ids("local")
     sim.set_clock(start + timedelta(hours=1))
     for rid in before:

@@ -383,20 +383,25 @@ def test_the_report_runs_with_exactly_the_seed_policy(moto, local_lake, serve, m
 
 
 @pytest.mark.usefixtures("moto_resource_arns")
+def report_account_and_contact(now: datetime) -> dg.ExecuteInProcessResult:
+    """The health of account and contact, computed by the real assets with the clock at `now`; failures kept."""
+    defs = build_definitions(os.environ, SimTimeAt(now))
+    return dg.materialize(
+        list(defs.assets),
+        selection=["health/account", "health/contact"],
+        resources=defs.resources,
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+
 def test_a_refused_read_fails_the_report_at_once_naming_the_permission(moto, local_lake, serve, monkeypatch):
     now = seed_user_lake(
         moto, serve, monkeypatch, without_action(exact_seed_policy(BUCKET, "health"), "s3:GetObject")
     )
     enforce_iam(moto)
     try:
-        defs = build_definitions(os.environ, SimTimeAt(now))
-        result = dg.materialize(
-            list(defs.assets),
-            selection=["health/account", "health/contact"],
-            resources=defs.resources,
-            instance=dg.DagsterInstance.ephemeral(),
-            raise_on_error=False,
-        )
+        result = report_account_and_contact(now)
     finally:
         moto.set_iam_enforcement(False)
         aws_clients.cache_clear()
@@ -415,14 +420,7 @@ def test_an_unreadable_model_fails_the_step_naming_it_after_the_others_are_repor
     foreign.parent.mkdir(parents=True)
     pq.write_table(pa.table({"name": ["x"]}), foreign)
 
-    defs = build_definitions(os.environ, SimTimeAt(now))
-    result = dg.materialize(
-        list(defs.assets),
-        selection=["health/account", "health/contact"],
-        resources=defs.resources,
-        instance=dg.DagsterInstance.ephemeral(),
-        raise_on_error=False,
-    )
+    result = report_account_and_contact(now)
     assert not result.success
     [failure] = result.get_step_failure_events()
     message = failure.event_specific_data.error.message
