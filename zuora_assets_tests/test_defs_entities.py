@@ -195,7 +195,9 @@ def test_the_single_entity_keeps_todays_keys_names_and_pool():
     defs = build_definitions({})
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
     assert keys == {f"{layer}/{m}" for layer in ("zuora", "athena", "health", "zuora_reconcile") for m in MODELS}
-    assert {"zuora_api", "catalog"} <= set(pools_of(defs).values())
+    pools = pools_of(defs)
+    assert {pools[f"zuora/{m}"] for m in MODELS} == {pools[f"zuora_reconcile/{m}"] for m in MODELS} == {"zuora_api"}
+    assert {pools[f"athena/{m}"] for m in MODELS} == {"catalog"}
 
 
 # --- two entities sync into separate tables ---------------------------------------------------------------------
