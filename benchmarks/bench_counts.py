@@ -6,8 +6,8 @@ figures change):
   day    2M rows in one daily partition;
   month  the same 2M rows over 31 partitions;
   year   20M rows over 365 partitions (`--rows` scales it): memory must not grow with the window.
-Then, each in a fresh interpreter that imports what the check's step imports (`zuora_assets.defs.checks`), counts
-the records of a window (the first day, and every day) by:
+Then, each in a fresh interpreter that imports what the check's step imports (`zuora_assets.defs.checks`),
+counts the records of a window (the first day, and every day) by:
   counts    `lake.counts.count_latest_in_window`, what `lake_count` calls;
   polars    the rule it replaced: `readers.latest_versions` over a polars scan of the window's partitions,
             collected in memory (slow and large on `year`: ~5 GB; `--paths counts` leaves it out).

@@ -1,5 +1,5 @@
-"""Counting the records of a window in the lake (the `rows_match_zuora` check's lake side): the latest version of
-each id counts, in the window it is in, however the versions are spread over partitions and transfers."""
+"""Counting the records of a window in the lake (the `rows_match_zuora` check's lake side): the latest version
+of each id counts, in the window it is in, however the versions are spread over partitions and transfers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from zuora_assets.lake.counts import count_latest_in_window
+from zuora_assets.common.failures import is_permanent
+from zuora_assets.lake.counts import CountFailed, count_latest_in_window
 from zuora_assets.lake.readers import latest_versions, scan
 from zuora_assets.lake.storage import Storage
 from zuora_assets.lake.transfer import write_transfer
@@ -38,7 +39,7 @@ SCHEMA = pa.schema(
 
 def versions(dts: list[str], per_day: int, version: str = "v1") -> list[dict]:
     return [
-        {"id": r["id"], "invoice_id": f"{version}-{r['invoice_id']}", "updated_date": r["updated_date"], "_deleted": False}
+        {"id": r["id"], "invoice_id": r["invoice_id"], "updated_date": r["updated_date"], "_deleted": False}
         for r in rows(dts, per_day, version)
     ]
 
@@ -87,7 +88,8 @@ def history(storage: Storage) -> Storage:
     deleted, and the 3rd record of day 2 written again, unchanged, by an append (a duplicate version)."""
     write(storage, versions(DTS, 10), DTS, "replace", T0 - timedelta(days=1))
     first, second, third = DTS[0], DTS[1], DTS[2]
-    moved = [dict(r, updated_date=r["updated_date"] + timedelta(days=2)) for r in versions([first], 10, "v2")[:3]]
+    moved = [dict(r, updated_date=r["updated_date"] + timedelta(days=2)) for r in versions([first], 10, "v2")]
+    moved = moved[:3]
     moved[0]["_deleted"] = True
     again = versions([second], 10)[2:3]
     write(storage, moved, [third], "append", T0 - timedelta(hours=2))
@@ -106,7 +108,8 @@ def test_a_record_counts_once_in_the_window_of_its_latest_version(history: Stora
 def test_a_version_after_the_end_of_a_window_cut_by_the_clock_takes_the_record_out(history: Storage) -> None:
     third = DTS[2]
     # the 3 records moved to day 3 have the times of day 1's 1st..3rd records: 00:00, 02:39, 05:19
-    assert count(history, day(DTS[0]), day(third, 1)) == 7 + 1 + 10 + 1, "day 1 minus the 2 moved after 01:00, day 2, day 3 to 01:00"
+    expected = 7 + 1 + 10 + 1  # day 1 (less the 2 moved past 01:00), day 2, day 3 until 01:00
+    assert count(history, day(DTS[0]), day(third, 1)) == expected
     assert count(history, day(third), day(third, 1)) == 1 + 1, "day 3's 00:00 record and the one moved there"
 
 
@@ -120,3 +123,12 @@ def test_no_file_from_the_first_day_on_is_no_record(storage: Storage) -> None:
     write(storage, versions(DTS[:1], 5), DTS[:1], "replace", T0)
     assert count(storage, day(DTS[1]), day(DTS[3])) == 0, "the files of an earlier day are not read"
     assert count(storage, day(DTS[0]), day(DTS[1])) == 5
+
+
+def test_a_failure_of_duckdb_names_the_model_the_window_and_the_spill_folder(history: Storage) -> None:
+    with pytest.raises(CountFailed) as failed:
+        count_latest_in_window(history, FOLDER, MODEL, DTS, day(DTS[0]), day(DTS[3]), memory_limit="1KB")
+    message = str(failed.value)
+    assert message.startswith(f"{MODEL}: counting the lake's records of [2026-11-01T00:00:00+00:00, ")
+    assert "2026-11-01..2026-11-04" in message and "TMPDIR" in message and "memory limit 1KB" in message
+    assert not is_permanent(failed.value)

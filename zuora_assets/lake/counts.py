@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from zuora_assets.common.contract import ID_COLUMN, UPDATED_COLUMN
+from zuora_assets.common.failures import Transient
 from zuora_assets.lake.readers import partition_dataset
 from zuora_assets.lake.storage import Storage
 
@@ -33,6 +34,10 @@ _LATEST_IN_WINDOW = f"""
         select max({UPDATED_COLUMN}) as latest from {{versions}} group by {ID_COLUMN}
     ) where latest >= $start and latest < $end
 """
+
+
+class CountFailed(Transient, RuntimeError):
+    """DuckDB could not count the records: out of its memory limit, or of local disk for what it spills."""
 
 
 def count_latest_in_window(
@@ -49,7 +54,30 @@ def count_latest_in_window(
     """How many ids of `model` in partitions `dts` have their latest version in `[start, end)` (tz-aware).
 
     Versions outside `dts` are not seen: pass every partition from the window's first day on, so that a record
-    updated again after the window (moved to a later partition) does not count. 0 when there is no file."""
+    updated again after the window (moved to a later partition) does not count. 0 when there is no file.
+    CountFailed when DuckDB fails; it names the model, the window and the local folder of the spill."""
+    dts = list(dts)
+    try:
+        return _count_latest(storage, folder, model, dts, start, end, memory_limit, rows_per_bucket)
+    except duckdb.Error as err:
+        raise CountFailed(
+            f"{model}: counting the lake's records of [{start.isoformat()}, {end.isoformat()}) in partitions "
+            f"{dts[0] + '..' + dts[-1] if dts else '(none)'} failed in DuckDB (memory limit {memory_limit}, "
+            f"spill under {tempfile.gettempdir()}): {err}. Free local disk there (or point TMPDIR at a larger "
+            "disk), then run the check again"
+        ) from err
+
+
+def _count_latest(
+    storage: Storage,
+    folder: str,
+    model: str,
+    dts: list[str],
+    start: datetime,
+    end: datetime,
+    memory_limit: str,
+    rows_per_bucket: int,
+) -> int:
     dataset = partition_dataset(storage, folder, model, dts)
     if ID_COLUMN not in dataset.schema.names or UPDATED_COLUMN not in dataset.schema.names:
         return 0  # no file in `dts` (only `dt`), or files without the columns: no record to count
@@ -67,15 +95,14 @@ def count_latest_in_window(
             if buckets == 1:
                 return _count(con, _LATEST_IN_WINDOW.format(versions="versions"), window)
             con.execute(f"set partitioned_write_flush_threshold = {_FLUSH_ROWS}")
-            folder = _literal(f"{spill}/buckets")
             con.execute(
-                f"copy (select {ID_COLUMN}, {UPDATED_COLUMN}, hash({ID_COLUMN}) % {buckets} as bucket from versions) "
-                f"to {folder} (format parquet, partition_by (bucket), row_group_size {_FLUSH_ROWS})"
+                f"copy (select {ID_COLUMN}, {UPDATED_COLUMN}, hash({ID_COLUMN}) % {buckets} as bucket"
+                f" from versions) to {_literal(f'{spill}/buckets')}"
+                f" (format parquet, partition_by (bucket), row_group_size {_FLUSH_ROWS})"
             )
             files = _literal(f"{spill}/buckets/*/*.parquet")
-            bucket = f"(select * from read_parquet({files}, hive_partitioning = true) where bucket = $bucket)"
-            query = _LATEST_IN_WINDOW.format(versions=bucket)
-            return sum(_count(con, query, {**window, "bucket": b}) for b in range(buckets))
+            queries = (_LATEST_IN_WINDOW.format(versions=_bucket(files, b)) for b in range(buckets))
+            return sum(_count(con, query, window) for query in queries)
 
 
 def _stream(dataset: ds.Dataset) -> pa.RecordBatchReader:
@@ -89,6 +116,11 @@ def _stream(dataset: ds.Dataset) -> pa.RecordBatchReader:
         use_threads=False,
         fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False),
     ).to_reader()
+
+
+def _bucket(files: str, number: int) -> str:
+    """The spilled versions of bucket `number` (a literal, so that DuckDB reads the bucket's folder alone)."""
+    return f"(select * from read_parquet({files}, hive_partitioning = true) where bucket = {int(number)})"
 
 
 def _count(con: duckdb.DuckDBPyConnection, query: str, parameters: dict) -> int:
