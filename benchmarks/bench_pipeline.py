@@ -61,6 +61,7 @@ REGION = "us-east-1"
 SIM_CLIENT = ("sim-client-id", "sim-client-secret")
 PATHS = ("reference", "direct", "dagster", "cli")
 STARTUP_SECONDS = 300
+ZUORA_MAX_FILE_BYTES = 2047 * 2**20  # Zuora's largest result file: a larger window is split (the year's is)
 # of pyarrow's wall-clock rate, from the moment Zuora's job is complete (its file written): the job runs on
 # Zuora's machines, here on the simulator's, which shares our two cores; the whole path is printed too. The
 # CLI's run also runs the asset's checks (another AQuA job) in processes of their own: its rate and CPU are
@@ -218,7 +219,8 @@ def serve_simulator(seed: int, accounts: int, rows: int, burst: int, days: int =
     from zuora_assets.sim import SimConfig, Simulator
     from zuora_assets.sim.__main__ import stop_on_sigterm
 
-    sim = Simulator(SimConfig(seed=seed, accounts=accounts, days=days, invoice_items=rows))
+    sim = Simulator(SimConfig(seed=seed, accounts=accounts, days=days, invoice_items=rows,
+                              max_file_bytes=ZUORA_MAX_FILE_BYTES))
     if burst:
         sim.add_burst("InvoiceItem", burst)  # updated in the current second: all in today's partition
     print(f"Zuora simulator listening on {sim.start()}", flush=True)
