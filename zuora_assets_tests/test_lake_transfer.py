@@ -360,3 +360,46 @@ def test_a_transfer_detected_by_a_comparison_survives_replaces_and_moves_no_sync
     assert found.transfer_ts in transfers_in(storage, dt) and replace.transfer_ts in transfers_in(storage, dt)
     assert len(transfers_in(storage, dt)) == 2, "the older append is gone, the detected transfer stays"
     assert {f"gone-{i}" for i in range(3)} <= set(partition_ids(storage, dt))
+
+
+class FailManifestOf(StorageWrapper):
+    """Fails the manifest put (the commit) of one partition, or the listing (the settling) of one."""
+
+    def __init__(self, inner: Storage, dt: str, what: str):
+        super().__init__(inner)
+        self.dt, self.what = dt, what
+
+    def put_bytes(self, key, data, *, if_none_match=True, if_match=None) -> ObjectInfo:
+        if self.what == "commit" and key.startswith(layout.manifests_partition_prefix(FOLDER, MODEL, self.dt)):
+            raise StorageError(f"injected manifest failure at {key}")
+        return self.inner.put_bytes(key, data, if_none_match=if_none_match, if_match=if_match)
+
+    def list(self, prefix: str) -> list[ObjectInfo]:
+        if self.what == "settle" and prefix == layout.partition_prefix(FOLDER, MODEL, self.dt):
+            raise StorageError(f"injected listing failure at {prefix}")
+        return self.inner.list(prefix)
+
+
+def test_a_failed_commit_of_one_partition_keeps_the_committed_ones_and_nothing_of_the_others(storage: Storage) -> None:
+    dts = days("2026-11-01", 20)  # more partitions than are committed at once
+    write(storage, dts)
+    failing = dts[12]
+    with pytest.raises(StorageError, match="injected manifest failure") as failed:
+        write(FailManifestOf(storage, failing, "commit"), dts, rows(dts, 20, "v2"))
+    note = " ".join(failed.value.__notes__)
+    committed = [dt for dt in dts if len(transfers_in(storage, dt)) == 2]  # not settled: both transfers remain
+    assert failing not in committed and "were committed before the failure" in note
+    assert all(dt in note for dt in committed)
+    assert all(len(transfers_in(storage, dt)) == 1 for dt in dts if dt not in committed), "an uncommitted file remains"
+    rerun = write(storage, dts, rows(dts, 20, "v3"))  # and a rerun converges
+    assert all(transfers_in(storage, w.dt) == {w.transfer_ts} for w in rerun)
+
+
+def test_a_failed_settling_of_one_partition_names_it_and_settles_the_others(storage: Storage) -> None:
+    dts = days("2026-11-01", 12)
+    write(storage, dts)
+    failing = dts[5]
+    with pytest.raises(StorageError, match="injected listing failure") as failed:
+        write(FailManifestOf(storage, failing, "settle"), dts, rows(dts, 20, "v2"))
+    assert f"older files of 1 of them ({failing}) may remain" in " ".join(failed.value.__notes__)
+    assert [dt for dt in dts if len(transfers_in(storage, dt)) == 2] == [failing]

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
-from zuora_assets.zuora.errors import ZuoraDataError
+from zuora_assets.zuora.errors import ZuoraCutFileError, ZuoraDataError
 from zuora_assets.zuora.results import read_result_file
 from zuora_assets_tests.results_support import HEADER, SCHEMA
 from zuora_assets_tests.results_support import spec as _spec
@@ -147,3 +147,15 @@ def test_many_small_batches_each_with_exact_schema(tmp_path):
     t = _read(tmp_path, HEADER + rows, block_size=8192)
     assert t.num_rows == 3000 and len(t.to_batches()) > 5
     assert t.column("amount")[2999].as_py() == Decimal("2999.5")
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["csv", "gzip"])
+def test_a_file_cut_inside_its_last_value_is_a_cut_file_even_when_every_row_parses(tmp_path, gz):
+    header = HEADER.replace(",Thing.IsDeleted", "")  # the last column is text: any cut of it still parses
+    whole = header + "".join(f"{i},2026-01-01T00:00:00Z,1,1,true,,,region {i}\n" for i in range(500))
+    cut = whole[: whole.rindex("region 499") + len("regi")]
+    path = tmp_path / "f.csv"
+    path.write_bytes(gzip.compress(whole.encode())[:-40] if gz else cut.encode())  # gzip: its stream is cut
+    with pytest.raises(ZuoraCutFileError, match="model thing, window \\[a, b\\): the CSV ends in the middle of a row"):
+        for _ in read_result_file(_spec(deleted=None), path):
+            pass

@@ -1,4 +1,5 @@
-"""Parsing while downloading (a reader following a download thread) and the bounded prefetch of batches."""
+"""Parsing while downloading (a reader taking a download thread's bytes from memory) and the bounded prefetch
+of batches."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from zuora_assets.zuora.client import DOWNLOAD_CHUNK, ZuoraClient, ZuoraTransientError
 from zuora_assets.zuora.prefetch import prefetch
 from zuora_assets.zuora.results import read_result
-from zuora_assets.zuora.streaming import FollowedDownload
+from zuora_assets.zuora.streaming import StreamedDownload
 from zuora_assets_tests.results_support import HEADER, SCHEMA
 from zuora_assets_tests.results_support import spec as _spec
 from zuora_assets_tests.zuora_stub import Reply, StubServer
@@ -30,26 +31,26 @@ def _client(stub: StubServer, **kw) -> ZuoraClient:
     return ZuoraClient("id", "secret", base_url=stub.base_url, sleep=lambda s: None, **kw)
 
 
-def _follow(client: ZuoraClient, dest) -> FollowedDownload:
-    return FollowedDownload(client, "/v1/files/f", dest, client.stream("/v1/files/f"))
+def _follow(client: ZuoraClient, buffer_bytes: int = DOWNLOAD_CHUNK * 2) -> StreamedDownload:
+    return StreamedDownload(client, "/v1/files/f", client.stream("/v1/files/f"), buffer_bytes)
 
 
 @pytest.mark.parametrize("gz", [False, True], ids=["csv", "gzip"])
-def test_rows_parsed_while_downloading_survive_cuts_once_each(stub, tmp_path, gz):
+def test_rows_parsed_while_downloading_survive_cuts_once_each(stub, gz):
     data = gzip.compress(CSV, compresslevel=0) if gz else CSV  # stored: over a chunk
     assert len(data) > DOWNLOAD_CHUNK + 100
     stub.script("GET", "/v1/files/f", Reply(200, data, cut_after=DOWNLOAD_CHUNK + 100),
                 Reply(200, data, cut_after=DOWNLOAD_CHUNK + 50), Reply(200, data))
-    with _follow(_client(stub), tmp_path / "f.csv") as download:
+    with _follow(_client(stub)) as download:
         table = pa.Table.from_batches(list(read_result(_spec(), download.reader, block_size=64 << 10)), SCHEMA)
+        assert download.size == len(data)
     assert table.column("id").to_pylist() == [str(i) for i in range(ROWS)]
     assert len(stub.calls("GET", "/v1/files/f")) == 3
-    assert (tmp_path / "f.csv").read_bytes() == data
 
 
-def test_a_download_that_fails_raises_in_the_reader_after_the_bytes_received(stub, tmp_path):
+def test_a_download_that_fails_raises_in_the_reader_after_the_bytes_received(stub):
     stub.script("GET", "/v1/files/f", Reply(200, CSV, cut_after=DOWNLOAD_CHUNK + 10))
-    with _follow(_client(stub, max_attempts=2), tmp_path / "f.csv") as download, download.reader() as reader:
+    with _follow(_client(stub, max_attempts=2)) as download, download.reader() as reader:
         with pytest.raises(ZuoraTransientError, match="gave up after 2 download attempts"):
             received = reader.read(DOWNLOAD_CHUNK)
             assert received == CSV[:DOWNLOAD_CHUNK]
@@ -57,14 +58,27 @@ def test_a_download_that_fails_raises_in_the_reader_after_the_bytes_received(stu
         assert isinstance(download.wait(), ZuoraTransientError)
 
 
-def test_closing_stops_the_download_thread(stub, tmp_path):
+def test_closing_stops_the_download_thread(stub):
     stub.script("GET", "/v1/files/f", Reply(200, CSV * 20))
-    download = _follow(_client(stub), tmp_path / "f.csv")
+    download = _follow(_client(stub))
     with download.reader() as reader:
         assert reader.read(10) == CSV[:10]
     download.close()
     assert download.wait() is None and download.size < len(CSV) * 20
     assert not [t for t in threading.enumerate() if t.name == "download /v1/files/f"]
+
+
+def test_the_download_waits_for_the_reader_beyond_its_buffer(stub):
+    stub.script("GET", "/v1/files/f", Reply(200, CSV * 20))
+    buffer = DOWNLOAD_CHUNK * 2
+    with _follow(_client(stub), buffer_bytes=buffer) as download, download.reader() as reader:
+        assert reader.read(10) == CSV[:10]
+        pipe = download._pipe
+        with pipe.cond:  # until the download fills the buffer (or, unbounded, ends)
+            assert pipe.cond.wait_for(lambda: pipe.waiting >= buffer or pipe.ended, timeout=60)
+            assert not pipe.ended and download.size <= DOWNLOAD_CHUNK + buffer + DOWNLOAD_CHUNK
+        assert reader.read() == (CSV * 20)[10:]  # then the rest, in order
+    assert download.wait() is None and download.size == len(CSV) * 20
 
 
 # -- prefetch -------------------------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ Per partition: the manifest is put (the commit), then ONE listing of the partiti
 Why after the commit: the newest replace lists after committing, so it removes everything older uploaded
 before its listing; an older transfer that uploads later sees the newer committed replace in its own listing.
 Manifests of newer transfers are read only when the listing shows newer files (runs overlapping).
+Partitions are committed, then settled, `PARTITION_WORKERS` at a time: a year's backfill makes 366 manifest
+puts and 366 listings, whose round trips would otherwise add up.
 One case the listing cannot see: a newer replace that found *no* rows in the partition leaves no data file,
 so an older transfer that uploads after that replace's listing keeps its files until the next replace of the
 partition. Its rows are versions that the newer snapshot holds in later partitions (updated or deleted
@@ -19,12 +21,18 @@ since), so `<model>_current` is unaffected; only the history table shows them in
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from zuora_assets.lake import layout
 from zuora_assets.lake.manifest import Manifest, ManifestFile, read_manifest, read_manifests, write_manifest
 from zuora_assets.lake.storage import KeyExists, ObjectInfo, StorageError
 from zuora_assets.lake.upload import PartitionTransfer, TransferSpec, Uploader
+
+PARTITION_WORKERS = 8  # partitions committed (and settled) at once: their requests overlap, not their data
+T = TypeVar("T")
 
 
 @dataclass
@@ -44,21 +52,41 @@ class PartitionWrite:
 
 
 def commit_all(spec: TransferSpec, uploader: Uploader, owned: tuple[str, ...]) -> list[PartitionWrite]:
-    """Put each partition's manifest; if one fails, undo the partitions not yet committed and raise."""
-    writes: list[PartitionWrite] = []
-    for dt in owned:
-        try:
-            writes.append(_commit(spec, uploader, uploader.partitions[dt]))
-        except BaseException as err:
-            uploader.rollback(err)
-            if writes:
-                err.add_note(
-                    f"model {spec.model!r}: partitions {[w.dt for w in writes]} were committed before the "
-                    f"failure (their older files remain until a rerun); nothing of {dt} and later remains"
-                )
-            raise
+    """Put each partition's manifest (several at once); if one fails, undo the partitions not committed and raise."""
+    done, failure = _each(owned, lambda dt: _commit(spec, uploader, uploader.partitions[dt]), stop_on_failure=True)
+    for dt in done:
         uploader.forget(dt)
-    return writes
+    if failure is not None:
+        uploader.rollback(failure)
+        if done:
+            failure.add_note(
+                f"model {spec.model!r}: partitions {sorted(done)} were committed before the failure (their older "
+                f"files remain until a rerun); nothing of the other {len(owned) - len(done)} remains"
+            )
+        raise failure
+    return [done[dt] for dt in owned]
+
+
+def _each(
+    keys: tuple[str, ...], work: Callable[[str], T], *, stop_on_failure: bool
+) -> tuple[dict[str, T], BaseException | None]:
+    """`work(key)` for every key, `PARTITION_WORKERS` at a time: the results of those that succeeded and the
+    first failure (in key order); with `stop_on_failure`, work not yet started when one fails is skipped."""
+    results: dict[str, T] = {}
+    failure: BaseException | None = None
+    with ThreadPoolExecutor(max(1, min(PARTITION_WORKERS, len(keys))), thread_name_prefix="lake partition") as pool:
+        futures: dict[str, Future[T]] = {key: pool.submit(work, key) for key in keys}
+        for key, future in futures.items():
+            try:
+                results[key] = future.result()
+            except CancelledError:
+                continue
+            except BaseException as err:  # noqa: BLE001 (re-raised by the caller once the others ended)
+                if failure is None:
+                    failure = err
+                    for later in futures.values() if stop_on_failure else ():
+                        later.cancel()
+    return results, failure
 
 
 def _commit(spec: TransferSpec, uploader: Uploader, partition: PartitionTransfer) -> PartitionWrite:
@@ -155,15 +183,15 @@ def _detected(spec: TransferSpec, dt: str, older: list[str]) -> set[str]:
 
 
 def settle_all(spec: TransferSpec, writes: list[PartitionWrite]) -> None:
-    """Settle every committed partition; a failure names the partitions left with duplicate rows."""
-    for done, write in enumerate(writes):
-        try:
-            settle(spec, write)
-        except StorageError as err:
-            left = [w.dt for w in writes[done:]]
-            err.add_note(
-                f"model {spec.model!r}: the new transfer is committed in {len(writes)} partition(s), but older "
-                f"files of {left[0]}..{left[-1]} ({len(left)} partitions) may remain, so they can hold "
-                "duplicate rows until a replace of them succeeds"
-            )
-            raise
+    """Settle every committed partition (several at once); a failure names the partitions left with duplicate rows."""
+    by_dt = {w.dt: w for w in writes}
+    done, failure = _each(tuple(by_dt), lambda dt: settle(spec, by_dt[dt]), stop_on_failure=False)
+    if failure is None:
+        return
+    left = [dt for dt in by_dt if dt not in done]
+    failure.add_note(
+        f"model {spec.model!r}: the new transfer is committed in {len(writes)} partition(s), but older files of "
+        f"{len(left)} of them ({', '.join(left[:5])}{', ...' if len(left) > 5 else ''}) may remain, so they can "
+        "hold duplicate rows until a replace of them succeeds"
+    )
+    raise failure

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, Protocol
 
 import requests
 
@@ -55,6 +55,14 @@ TOKEN_REFRESH_MARGIN = 300.0  # seconds before expiry at which a cached token is
 DOWNLOAD_CHUNK = 1 << 20
 _TRACK_ID_FORBIDDEN = re.compile(r"[^\x21-\x7e]|[:;\"']")
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-")
+
+
+class Sink(Protocol):
+    """Where a download writes: a binary file, or anything that takes bytes and counts them."""
+
+    def write(self, data: bytes, /) -> int | None: ...
+
+    def tell(self) -> int: ...
 
 
 class _Secret:
@@ -160,35 +168,47 @@ class ZuoraClient:
         on_bytes: Callable[[int], None] | None = None,
         stop: threading.Event | None = None,
     ) -> int:
-        """Download `path` into file `dest` in chunks and return its size in bytes.
+        """Download `path` into file `dest` (as `download_to`) and return its size in bytes."""
+        with open(dest, "wb", buffering=0) as out:
+            return self.download_to(path, out, response=response, on_bytes=on_bytes, stop=stop)
+
+    def download_to(
+        self,
+        path: str,
+        out: Sink,
+        *,
+        response: requests.Response | None = None,
+        on_bytes: Callable[[int], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> int:
+        """Write the bytes of `path` to `out` in chunks and return their number.
 
         A cut download is resumed: the file is asked for again from the first missing byte (a `Range`
         request; when the answer is the whole file, the bytes already received are skipped), since a
         Zuora file id always serves the same bytes. `response` is an already opened `stream(path)` to
-        read first; `on_bytes(size)` is called after each chunk is on disk; once `stop` is set the
+        read first; `on_bytes(size)` is called after each chunk is written; once `stop` is set the
         download ends early, keeping what it has.
         """
-        with open(dest, "wb", buffering=0) as out:
-            opened = [response] if response is not None else []
+        opened = [response] if response is not None else []
 
-            def attempt() -> int:
-                resp, skip = (opened.pop(), 0) if opened else self._resume(path, out.tell())
-                try:
-                    self._receive(resp, out, skip, on_bytes, stop)
-                    return out.tell()
-                except requests.RequestException as exc:
-                    raise _Retry(f"download cut after {out.tell()} bytes ({type(exc).__name__})") from exc
-                finally:
-                    resp.close()
-
+        def attempt() -> int:
+            resp, skip = (opened.pop(), 0) if opened else self._resume(path, out.tell())
             try:
-                return retry(attempt, attempts=self.max_attempts, backoff=self.backoff,
-                             retryable=lambda e: isinstance(e, _Retry), sleep=self.sleep, what=f"GET {path}")
-            except _Retry as exc:
-                raise ZuoraTransientError(
-                    f"GET {path}: gave up after {self.max_attempts} download attempts; last problem: {exc}. "
-                    "The connection to Zuora keeps breaking: retry later or raise max_attempts"
-                ) from exc
+                self._receive(resp, out, skip, on_bytes, stop)
+                return out.tell()
+            except requests.RequestException as exc:
+                raise _Retry(f"download cut after {out.tell()} bytes ({type(exc).__name__})") from exc
+            finally:
+                resp.close()
+
+        try:
+            return retry(attempt, attempts=self.max_attempts, backoff=self.backoff,
+                         retryable=lambda e: isinstance(e, _Retry), sleep=self.sleep, what=f"GET {path}")
+        except _Retry as exc:
+            raise ZuoraTransientError(
+                f"GET {path}: gave up after {self.max_attempts} download attempts; last problem: {exc}. "
+                "The connection to Zuora keeps breaking: retry later or raise max_attempts"
+            ) from exc
 
     def close(self) -> None:
         """Close the HTTP session."""
@@ -228,7 +248,7 @@ class ZuoraClient:
     @staticmethod
     def _receive(
         resp: requests.Response,
-        out: BinaryIO,
+        out: Sink,
         skip: int,
         on_bytes: Callable[[int], None] | None,
         stop: threading.Event | None,

@@ -89,8 +89,7 @@ class Extractor:
 
     Besides the documented knobs: `queries_per_job` (at most 50) bounds the models sharing one job,
     `page_size` is the first Id-page size of a one-second window, `max_job_attempts` bounds resubmits
-    of transient failures (waiting `resubmit_backoff` seconds times 2**n, jittered), and `tmp_dir` is
-    where result files are downloaded (the system's temporary folder by default), `read_ahead_bytes` how many
+    of transient failures (waiting `resubmit_backoff` seconds times 2**n, jittered), and `read_ahead_bytes` how many
     bytes of parsed batches wait for the consumer at most. The Extractor is
     thread-safe: concurrent extractions share its cap of `max_jobs_in_flight`.
     """
@@ -109,7 +108,6 @@ class Extractor:
         page_size: int = 250_000,
         max_job_attempts: int = 4,
         resubmit_backoff: float = 30.0,
-        tmp_dir: str | None = None,
         read_ahead_bytes: int = PREFETCH_BYTES,
     ):
         if not 1 <= queries_per_job <= 50:
@@ -121,7 +119,6 @@ class Extractor:
         self.page_size = page_size
         self.max_job_attempts = max_job_attempts
         self.resubmit_backoff = resubmit_backoff
-        self.tmp_dir = tmp_dir
         self.read_ahead_bytes = read_ahead_bytes
         self.jobs = AquaJobs(client, max_jobs_in_flight, poll_initial, poll_max, job_timeout, logger=self.logger)
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import tempfile
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Sequence
-from pathlib import Path
 from typing import Protocol
 
 import pyarrow as pa
@@ -32,7 +30,7 @@ from zuora_assets.zuora.errors import (
     ZuoraRequestError,
 )
 from zuora_assets.zuora.results import FileSpec, read_result
-from zuora_assets.zuora.streaming import FollowedDownload
+from zuora_assets.zuora.streaming import StreamedDownload
 from zuora_assets.zuora.zoql import DELETED_FIELD, ExportQuery, Window, select
 
 Outcome = BatchResult | Failure
@@ -47,7 +45,6 @@ class Runner(Protocol):
     max_job_attempts: int
     on_progress: ProgressCallback | None
     page_size: int
-    tmp_dir: str | None
 
     def run_queries(
         self, runs: Sequence[ModelRun], window: Window, *, after_id: str | None = None, limit: int | None = None
@@ -178,12 +175,11 @@ class ModelRun:
                             "retry the transfer")
 
     @contextlib.contextmanager
-    def _downloaded(self, result: BatchResult) -> Iterator[list[FollowedDownload] | Failure]:
-        """The result's files downloading (each by its own thread) to a temporary folder, or the Failure
+    def _downloaded(self, result: BatchResult) -> Iterator[list[StreamedDownload] | Failure]:
+        """The result's files downloading (each by its own thread, into memory as it is read), or the Failure
         that prevented it. Every file is asked for before any row is read, so a file that is gone or too
         large makes the query run again or the window split, never after rows were yielded."""
-        with tempfile.TemporaryDirectory(prefix="zuora-athena-", dir=self.ex.tmp_dir) as folder, \
-                contextlib.ExitStack() as downloads:
+        with contextlib.ExitStack() as downloads:
             files = []
             try:
                 for file_id in result.file_ids:
@@ -198,10 +194,9 @@ class ModelRun:
                     raise
                 yield Failure(TRANSIENT, f"result file gone (HTTP 404, AQuA job {result.job_id})")
                 return
-            yield [downloads.enter_context(FollowedDownload(self.ex.client, path, Path(folder) / f"{i}.csv", resp))
-                   for i, (path, resp) in enumerate(files)]
+            yield [downloads.enter_context(StreamedDownload(self.ex.client, path, resp)) for path, resp in files]
 
-    def _read(self, result: BatchResult, files: Sequence[FollowedDownload], window: Window) -> Iterator[pa.RecordBatch]:
+    def _read(self, result: BatchResult, files: Sequence[StreamedDownload], window: Window) -> Iterator[pa.RecordBatch]:
         """Parse the files while they download, check their order and total row count, and count progress."""
         spec = FileSpec(
             place=f"model {self.name}, window {window}",

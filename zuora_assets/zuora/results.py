@@ -6,7 +6,8 @@ read as a string by `pyarrow.csv.open_csv` and converted per batch with pyarrow.
 UTC milliseconds, and a bare date in a datetime column (Zuora's rendering of midnight
 America/Los_Angeles) to that instant in UTC. Fields that were not queried (dropped mid-run) come out
 as null columns, so every batch has exactly the extraction's schema. A malformed row or a NUL byte
-raises `ZuoraDataError` naming the place (model, window) and the CSV line number.
+raises `ZuoraDataError` naming the place (model, window) and the CSV line number; a file cut short,
+`ZuoraCutFileError`.
 """
 
 from __future__ import annotations
@@ -51,11 +52,11 @@ Opener = Callable[[], BinaryIO]  # opens the result file's bytes (as stored: may
 
 
 def _decompressed(opened: Opener) -> BinaryIO:
-    """The file's CSV bytes from the start, decompressed as a stream when the file is gzip."""
-    with opened() as f:
-        gz = f.read(2) == _GZIP_MAGIC
+    """The file's CSV bytes from the start, decompressed as a stream when the file is gzip (opened once)."""
     raw = opened()
-    return _GzipReader(raw) if gz else raw
+    if not hasattr(raw, "peek"):
+        raw = io.BufferedReader(raw)  # type: ignore[arg-type]
+    return _GzipReader(raw) if raw.peek(2)[:2] == _GZIP_MAGIC else raw
 
 
 class _GzipReader(gzip.GzipFile):
@@ -81,12 +82,15 @@ def _header(line: bytes) -> list[str] | None:
 
 
 class _NulGuard:
-    """A file-like view of a byte stream that notes whether a NUL byte went through it."""
+    """A file-like view of a byte stream that notes whether a NUL byte went through it, its last byte, and
+    whether its gzip stream was cut (then it ends there)."""
 
     def __init__(self, stream: BinaryIO):
         self._stream = stream
         self._pending = b""  # bytes read ahead by `at_end`, returned before the stream's next bytes
         self.nul_seen = False
+        self.cut = False
+        self.last = b""
         self.closed = False
 
     def readable(self) -> bool:
@@ -95,21 +99,43 @@ class _NulGuard:
     def at_end(self) -> bool:
         """True when no byte is left (reads ahead once, waiting for a byte if needed)."""
         if not self._pending:
-            self._pending = self._note(self._stream.read(1))
+            self._pending = self._read(1)
         return not self._pending
 
     def read(self, size: int = -1) -> bytes:
-        data = self._note(self._stream.read(size - len(self._pending) if size > 0 else size))
+        data = self._read(size - len(self._pending) if size > 0 else size)
         if self._pending:
             data, self._pending = self._pending + data, b""
         return data
 
     def readline(self) -> bytes:
-        return self._note(self._stream.readline())
+        try:
+            return self._note(self._stream.readline())
+        except (EOFError, zlib.error, gzip.BadGzipFile):
+            self.cut = True
+            return b""
+
+    def ends_mid_row(self) -> bool:
+        """Read what is left; True when the stream stops short: it does not end with a line break (every row
+        does), or its gzip stream is cut."""
+        while self.read(1 << 20):
+            pass
+        return self.cut or self.last not in (b"", b"\n")
+
+    def _read(self, size: int) -> bytes:
+        if self.cut:
+            return b""
+        try:
+            return self._note(self._stream.read(size))
+        except (EOFError, zlib.error, gzip.BadGzipFile):
+            self.cut = True
+            return b""
 
     def _note(self, data: bytes) -> bytes:
-        if not self.nul_seen and data.find(b"\x00") >= 0:
-            self.nul_seen = True
+        if data:
+            self.last = data[-1:]
+            if not self.nul_seen and data.find(b"\x00") >= 0:
+                self.nul_seen = True
         return data
 
     def close(self) -> None:
@@ -157,31 +183,22 @@ def _malformed_row(opened: Opener, ncols: int) -> tuple[int, str] | None:
     return None
 
 
-def _parse_error(spec: FileSpec, opened: Opener, ncols: int, exc: Exception) -> ZuoraDataError:
-    if _ends_mid_row(opened):
-        return ZuoraCutFileError(
-            f"{spec.place}: the CSV ends in the middle of a row ({exc}): its download was cut short. "
-            "Retrying downloads it again"
-        )
+def _cut_error(spec: FileSpec, detail: str) -> ZuoraCutFileError:
+    return ZuoraCutFileError(
+        f"{spec.place}: the CSV ends in the middle of a row{detail}: its download was cut short. "
+        "Retrying downloads it again"
+    )
+
+
+def _parse_error(spec: FileSpec, opened: Opener, stream: _NulGuard, ncols: int, exc: Exception) -> ZuoraDataError:
+    if stream.ends_mid_row():
+        return _cut_error(spec, f" ({exc})")
     found = _malformed_row(opened, ncols)
     where = f"CSV line {found[0]} has a malformed row ({found[1]!r})" if found else f"the CSV is malformed ({exc})"
     return ZuoraDataError(
         f"{spec.place}: {where}; expected {ncols} columns per row. Zuora produced a broken file: rerun "
         "the transfer, and report the job to Zuora support if it happens again"
     )
-
-
-def _ends_mid_row(opened: Opener) -> bool:
-    """True when the file stops short: it does not end with a line break (every row does), or its gzip
-    stream is cut."""
-    last = b"\n"
-    try:
-        with _decompressed(opened) as f:
-            while chunk := f.read(1 << 20):
-                last = chunk[-1:]
-    except (EOFError, zlib.error, gzip.BadGzipFile):
-        return True
-    return last != b"\n"
 
 
 def _datetimes(strings: pa.Array) -> pa.Array:
@@ -260,7 +277,8 @@ def read_result(spec: FileSpec, opened: Opener, *, block_size: int = BLOCK_SIZE)
     """Typed record batches of the result file that `opened()` reads, in file order, in one pass.
 
     The bytes are parsed as `opened()`'s stream delivers them (it may still be downloading); the file is
-    opened again only to peek at its first bytes and to find the line of an error.
+    opened again only to find the line of an error. A file that stops short (no final line break, or a cut
+    gzip stream) raises `ZuoraCutFileError`, which a retry cures.
     """
     if spec.schema.names[-1] != DELETED_COLUMN:
         raise InvalidValue(f"{spec.place}: schema must end with {DELETED_COLUMN}")
@@ -283,9 +301,12 @@ def _batches(spec: FileSpec, opened: Opener, stream: _NulGuard, block_size: int)
         try:
             raw = reader.read_next_batch()
         except StopIteration:
+            if stream.cut or stream.last != b"\n":
+                raise _cut_error(spec, "") from None
             return
         except pa.ArrowInvalid as exc:
-            raise (_nul_error(spec, opened) if stream.nul_seen else _parse_error(spec, opened, len(header), exc)) from None
+            raise (_nul_error(spec, opened) if stream.nul_seen
+                   else _parse_error(spec, opened, stream, len(header), exc)) from None
         if stream.nul_seen:
             raise _nul_error(spec, opened)
         batch = _typed_batch(spec, raw, names, rows)
@@ -310,4 +331,4 @@ def _open_reader(
             ),
         )
     except pa.ArrowInvalid as exc:
-        raise _parse_error(spec, opened, len(column_names), exc) from None
+        raise _parse_error(spec, opened, stream, len(column_names), exc) from None
