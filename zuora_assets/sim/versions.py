@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from zuora_assets.sim import tz
+from zuora_assets.sim.compact import expand
 from zuora_assets.zuora.catalog import Field
 
 INF_MS = np.iinfo(np.int64).max
@@ -143,14 +144,16 @@ class Rows:
 
 
 def conform(table: pa.Table, fields: tuple[Field, ...], rows: np.ndarray | None = None) -> pa.Table:
-    """`table` (or its `rows`) with exactly `fields` (missing ones as nulls) then `_deleted`."""
+    """`table` (or its `rows`) with exactly `fields` (missing ones as nulls) then `_deleted`, each column of its
+    served type (`compact.expand`: a segment may store columns compactly)."""
     names = [f.name for f in fields if f.name in table.column_names] + [DELETED]
     picked = table.select(names)
     if rows is not None and _is_run(rows):
         picked = picked.slice(int(rows[0]) if len(rows) else 0, len(rows))
     elif rows is not None:
         picked = picked.take(pa.array(rows, type=pa.int64()))
-    columns = [picked.column(f.name) if f.name in names else pa.nulls(picked.num_rows, f.arrow_type) for f in fields]
+    columns = [expand(picked.column(f.name), f.arrow_type) if f.name in names else pa.nulls(picked.num_rows, f.arrow_type)
+               for f in fields]
     columns.append(picked.column(DELETED))
     return pa.Table.from_arrays(columns, names=[f.name for f in fields] + [DELETED])
 
