@@ -175,8 +175,10 @@ class _Expansion:
         rec, v = self.rec, self.v
         if f.name == "Id":
             return rec.ids.take(self.rows)
-        if f.name in ("CreatedDate", "UpdatedDate"):
-            return col.timestamps((self.created_rows if f.name == "CreatedDate" else v.time)[self.order])
+        if f.name == "CreatedDate":  # (UpdatedDate stays plain: a segment reads it as its index)
+            return compact.compact(col.timestamps(self.created_rows[self.order]))
+        if f.name == "UpdatedDate":
+            return col.timestamps(v.time[self.order])
         if f.name == "CreatedById":
             return self.creators.take(self.rows)
         if f.name == "UpdatedById":

@@ -33,7 +33,11 @@ def _epoch_ms(column: pa.ChunkedArray) -> np.ndarray:
 
 
 def _sorted_by_updated_and_id(table: pa.Table) -> bool:
-    """Whether rows are already in (UpdatedDate, Id) order, without nulls (a linear check, no sort)."""
+    """Whether rows are already in (UpdatedDate, Id) order, without nulls (a linear check, no sort).
+
+    Equal (UpdatedDate, Id) pairs (two versions of a record in one millisecond) may follow each other: a
+    stable sort would leave them as they are.
+    """
     updated, ids = table.column("UpdatedDate"), table.column("Id")
     if table.num_rows < 2:
         return True
@@ -41,7 +45,7 @@ def _sorted_by_updated_and_id(table: pa.Table) -> bool:
         return False
     step = np.diff(_epoch_ms(updated))
     ids = ids.combine_chunks()
-    ids_ascending = pc.less(ids[:-1], ids[1:]).to_numpy(zero_copy_only=False)
+    ids_ascending = pc.less_equal(ids[:-1], ids[1:]).to_numpy(zero_copy_only=False)
     return bool(np.all((step > 0) | ((step == 0) & ids_ascending)))
 
 
@@ -64,7 +68,10 @@ class Segment:
             order = pc.sort_indices(table, sort_keys=[("UpdatedDate", "ascending"), ("Id", "ascending")])
             table, valid_from, to = table.take(order), valid_from[order], to[order]
         tomb = table.column(DELETED).to_numpy(zero_copy_only=False).astype(bool)
-        return cls(table, valid_from, to, _epoch_ms(table.column("UpdatedDate")), tomb)
+        updated = _epoch_ms(table.column("UpdatedDate"))
+        if np.array_equal(valid_from, updated):  # generated rows are visible from their UpdatedDate: keep one copy
+            valid_from = updated
+        return cls(table, valid_from, to, updated, tomb)
 
     def ending(self, row: int, at_ms: int) -> Segment:
         """This segment with row `row` no longer visible from `at_ms` on (a newer version replaces it)."""
