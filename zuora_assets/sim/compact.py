@@ -91,6 +91,18 @@ def _numbered(arr: pa.Array) -> pa.Array:
     return pa.ExtensionArray.from_storage(Numbered(numbers.type, prefix), numbers)
 
 
+def scaled(unscaled: np.ndarray, places: int) -> pa.Array:
+    """`columns.decimals(unscaled, places)` stored as its int64 count of 10**-9 (served as decimal128(38, 9))."""
+    return pa.array(unscaled.astype(np.int64) * np.int64(10 ** (DECIMAL_SCALE - places)))
+
+
+def numbered(prefix: str, numbers: np.ndarray) -> pa.Array:
+    """`columns.numbered(prefix, numbers)` (texts like `INV00000042`), stored as the numbers."""
+    fits = len(numbers) == 0 or (numbers.min() >= -(2**31) and numbers.max() < 2**31)
+    stored = pa.array(numbers.astype(np.int32 if fits else np.int64))
+    return pa.ExtensionArray.from_storage(Numbered(stored.type, prefix), stored)
+
+
 def _texts(prefix: str, numbers: pa.Array) -> pa.Array:
     """`prefix` + each number zero-padded to DIGITS digits, as `columns.numbered` writes them."""
     digits = pc.utf8_lpad(pc.cast(numbers, pa.string()), DIGITS, padding="0")

@@ -96,7 +96,7 @@ class RecordBuilder:
 
     def _fk(self, rec: Records, fk: str, parent: str, idx: np.ndarray) -> None:
         rec.cols[fk] = take(self.r[parent].ids, idx)
-        rec.parents[fk] = (parent, idx)
+        rec.parents[fk] = (parent, idx.astype(np.int32) if len(self.r[parent].ids) < 2**31 else idx)
 
     def _copy(self, rec: Records, name: str, parent: str, idx: np.ndarray, source: str | None = None) -> None:
         """Set field `name` to the parent's value of field `source` (default: the same name)."""
@@ -165,11 +165,12 @@ class _Expansion:
     def __init__(self, values: Values, rec: Records, versions: Versions, order: np.ndarray):
         self.values, self.rec, self.v, self.order = values, rec, versions, order
         self.model = model(rec.object)
-        self.rows = pa.array(versions.rec[order])  # the record of each version row
-        self.source = pa.array(versions.value_source()[order])  # the row whose mutable values a row shows
+        narrow = np.int32 if len(versions) < 2**31 else np.int64  # row numbers: half the memory of int64
+        self.rows = pa.array(versions.rec[order].astype(narrow))  # the record of each version row
+        self.source = pa.array(versions.value_source()[order].astype(narrow))  # the row whose mutable values it shows
         self.created_rows = rec.created[versions.rec]
         self.mutable = set(pools.MUTABLE.get(rec.object, ()))
-        self.creators = compact.compact(col.pick(values.rng, pools.USERS, rec.n))
+        self.creators = col.picked(values.rng, pools.USERS, rec.n)
 
     def column(self, f: Field) -> pa.Array:
         rec, v = self.rec, self.v
@@ -182,7 +183,7 @@ class _Expansion:
         if f.name == "CreatedById":
             return self.creators.take(self.rows)
         if f.name == "UpdatedById":
-            return compact.compact(col.pick(self.values.rng, pools.USERS, len(v))).take(self.source)
+            return col.picked(self.values.rng, pools.USERS, len(v)).take(self.source)
         if f.name in rec.version_cols:
             return compact.compact(rec.version_cols[f.name]).take(pa.array(self.order))
         if f.name in self.mutable and f.name not in rec.cols:
