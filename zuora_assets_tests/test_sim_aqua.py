@@ -213,6 +213,26 @@ def test_snapshot_is_taken_when_the_job_starts_executing(sim):
         assert done["batches"][0]["recordCount"] == 5
 
 
+
+def test_result_file_is_written_before_its_query_reports_completed():
+    """As at Zuora, the job writes the file: a completed query's file is on disk, a download only sends it."""
+    with Simulator(SimConfig(seed=3, accounts=5, days=3, now=NOW, clock_follows_wall=False,
+                             job_timing=JobTiming(query_seconds=60))) as slow:
+        client = Zuora(slow.base_url)
+        job = client.submit([{"query": "select Id from Account"}])
+        running = client.poll(job["id"])
+        file_id = running["batches"][0]["fileId"]
+        early = client.download(file_id)
+        assert running["batches"][0]["status"] == "executing" and early.status_code == 404
+        assert f"poll job {job['id']}" in early.json()["reasons"][0]["message"]
+        assert not slow.aqua.files[file_id].path.exists()
+        slow.advance(61)
+        done = client.poll(job["id"])
+        written = slow.aqua.files[file_id]
+        assert done["status"] == "completed" and written.path.exists() and written.content is None
+        assert written.size == written.path.stat().st_size
+        assert len(read_csv(client.download(file_id).text)[1]) == done["batches"][0]["recordCount"] == 5
+
 def test_stateful_session_full_then_incremental(sim, zuora):
     spec = [{"name": "acc", "query": "select Id from Account",
              "deleted": {"column": "IsDeleted", "format": "Boolean"}}]

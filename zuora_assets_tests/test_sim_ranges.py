@@ -1,7 +1,7 @@
-"""The simulator's shortcuts never change an export: UpdatedDate range pruning and files rendered on download.
+"""The simulator's shortcuts never change an export: UpdatedDate range pruning and snapshots kept as row picks.
 
-Queries run only on the rows of the UpdatedDate range their condition implies, and result files are
-written when first downloaded. Each test compares an export with the same condition evaluated in
+Queries run only on the rows of the UpdatedDate range their condition implies, and a job keeps the rows it
+chose (not a copy) until it writes their file. Each test compares an export with the same condition evaluated in
 Python over the simulator's truth of all time.
 """
 

@@ -257,9 +257,13 @@ class ZuoraApi:
         too_large = take({"too_large"}, req.method, req.path, text)
         if too_large and f.rows > int(too_large.params["rows"]):
             return Response.xml(403, TOO_LARGE_XML)
-        size = f.render(self.sim.config.max_file_bytes)  # written on first download, unless over the limit
-        if size is None:
+        if f.too_large:  # its job found it over the simulator's max_file_bytes
             return Response.xml(403, TOO_LARGE_XML)
+        if f.size is None:
+            return Response.json(404, {"reasons": [{"code": "FILE_NOT_FOUND", "message":
+                                 f"File {file} was never written: its query has not completed; poll job {f.job_id} "
+                                 "until its query is completed, then download."}]})
+        size = f.size
         cut = take({"cut_download"}, req.method, req.path, text)
         headers = {"Content-Disposition": f'attachment; filename="{f.path.name}"'}
         return Response(200, content_type=f.content_type, headers=headers, file=f.path, file_size=size,

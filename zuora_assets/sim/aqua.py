@@ -14,7 +14,9 @@ otherwise stateless. It is `submitted` (queries `pending`) for `JobTiming.queue_
 earlier job of its stateful session runs — then `executing`: its queries run one after the other against
 one snapshot taken when it began, each for a time that grows with the rows it exports (`jobs.schedule`),
 then it is `completed`. Jobs complete by the sim clock alone; `polls_to_complete` > 1 (or a `slow_job`
-fault) also makes a job wait for that many polls. Result files are written on first download (`results`).
+fault) also makes a job wait for that many polls. A query's result file is written before the query reports
+`completed` (`results`), so downloads are plain file transfers; the rows of queries that never complete are
+dropped when their job ends.
 """
 
 from __future__ import annotations
@@ -29,16 +31,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import numpy as np
-import pyarrow.compute as pc
-
 from zuora_assets.sim import csvfmt, tz, zoql
 from zuora_assets.sim.config import SimConfig
 from zuora_assets.sim.faults import FaultRule
 from zuora_assets.sim.jobs import IN_FLIGHT, Batch, Job, kill, schedule, show_progress
 from zuora_assets.sim.joins import Joiner, TenantSchema
 from zuora_assets.sim.results import SUFFIXES, Content, ResultFile
-from zuora_assets.sim.stateful import Sessions
+from zuora_assets.sim.stateful import Sessions, without_short_lived
 from zuora_assets.sim.tenant import Tenant
 from zuora_assets.sim.versions import DELETED, Rows, Span
 from zuora_assets.zuora.catalog import model
@@ -211,6 +210,7 @@ class Aqua:
             for b in job.batches:
                 if b.status != "completed":
                     b.status = "cancelled"
+            self._write(job)
             return job.to_json()
 
     def last_stateful(self, tenant: Tenant, partner: str, project: str) -> dict[str, Any]:
@@ -247,8 +247,18 @@ class Aqua:
             needs_polls = job.polls_needed if job.polls_needed > 1 else 0
             if now_ms < job.done_ms or job.polls < needs_polls:
                 show_progress(job, now_ms)
-                return
-            self._finish(job, failure)
+            else:
+                self._finish(job, failure)
+            self._write(job)
+
+    def _write(self, job: Job) -> None:
+        """Write completed queries' files (under the job lock: before anyone sees them); drop the rest at the end."""
+        for b in job.batches:
+            f = self.files.get(b.file_id) if b.file_id else None
+            if f is not None and b.status == "completed":
+                f.render(self.config.max_file_bytes)
+            elif f is not None and job.status not in IN_FLIGHT:
+                f.drop()
 
     def _start(self, job: Job, now_ms: int) -> int | None:
         """When the job begins executing: after its queue time and any earlier job of its session (None: not yet)."""
@@ -335,7 +345,7 @@ class Aqua:
         joiner = Joiner(job.tenant, plan.object, job.exec_ms)
         result = plan.run(candidates, joiner)
         if window is not None and deleted:
-            result = _without_short_lived(result, window)
+            result = without_short_lived(result, window)
         obj = plan.object
         columns = [csvfmt.CsvColumn(c.header if job.use_labels else csvfmt.label(*c.header.split(".", 1)),
                                     c.field.type, c.source) for c in plan.columns]
@@ -353,16 +363,6 @@ class Aqua:
             self.files.clear()
             self.sessions.reset()
             self.max_in_flight = 0
-
-
-def _without_short_lived(rows: Rows, window: Span) -> Rows:
-    """`rows` less the tombstones of records created inside the window (never exported, as Zuora documents)."""
-    if not len(rows):
-        return rows
-    table = rows.columns(["CreatedDate", DELETED])
-    created = pc.cast(table.column("CreatedDate"), "int64").to_numpy(zero_copy_only=False)
-    tomb = table.column(DELETED).to_numpy(zero_copy_only=False).astype(bool)
-    return rows.take(np.flatnonzero(~(tomb & (created >= window[0]))))
 
 
 def _intersect(a: Span | None, b: Span | None) -> Span | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from zuora_assets.sim import columns as col
+from zuora_assets.sim.compact import compact, scaled
 from zuora_assets.sim.records import Groups, RecordBuilder, Records
 from zuora_assets.sim.timeline import DAY_MS
 
@@ -64,10 +65,10 @@ class BillingBuilder(RecordBuilder):
         self._copy(item, "SubscriptionNumber", "Subscription", sub_idx, "Name")
         price = rng.integers(100, 5_000_000, size=item.n)  # 4 decimal places
         qty = rng.integers(1, 20_000, size=item.n)  # 3 decimal places
-        item.cols.update(UnitPrice=col.decimals(price, 4), Quantity=col.decimals(qty, 3),
-                         ChargeAmount=col.decimals(price * qty, 7),
-                         ChargeDate=col.timestamps(self.clock.values_after(rng, item.created, 0, 0.05)),
-                         ServiceStartDate=col.dates(item.created), ServiceEndDate=self.values.days_after(item.created, 30))
+        item.cols.update({name: compact(values) for name, values in dict(  # the biggest model: stored compactly now
+            UnitPrice=scaled(price, 4), Quantity=scaled(qty, 3), ChargeAmount=scaled(price * qty, 7),
+            ChargeDate=col.timestamps(self.clock.values_after(rng, item.created, 0, 0.05)),
+            ServiceStartDate=col.dates(item.created), ServiceEndDate=self.values.days_after(item.created, 30)).items()})
 
     def _catalog_keys(self, item: Records, rpc_idx: np.ndarray) -> None:
         """An invoice item's rate plan and product catalog keys, as those of its subscription charge."""

@@ -50,7 +50,7 @@ def decimals(unscaled: np.ndarray, places: int, valid: np.ndarray | None = None)
     words = np.empty((len(values), 2), dtype=np.int64)
     words[:, 0] = values
     words[:, 1] = values >> 63
-    buffers = [_validity(valid), pa.py_buffer(words.tobytes())]
+    buffers = [_validity(valid), pa.py_buffer(words)]
     return pa.Array.from_buffers(DECIMAL, len(values), buffers, null_count=-1)
 
 
@@ -89,9 +89,19 @@ def pick(rng: np.random.Generator, pool: Sequence[str | None], n: int) -> pa.Arr
     return pooled(pool, rng.integers(0, len(pool), size=n))
 
 
+def picked(rng: np.random.Generator, pool: Sequence[str], n: int) -> pa.Array:
+    """`pick(rng, pool, n)` (the same draws) as a dictionary array over `pool`: no string per value."""
+    index = rng.integers(0, len(pool), size=n)
+    return pa.DictionaryArray.from_arrays(pa.array(index.astype(np.int8 if len(pool) <= 127 else np.int32)),
+                                          pa.array(list(pool), type=pa.string()))
+
+
 def with_nulls(rng: np.random.Generator, arr: pa.Array, rate: float) -> pa.Array:
-    """`arr` with about `rate` of its values replaced by null."""
+    """`arr` with about `rate` of its values replaced by null (an extension array's stored values)."""
     if rate <= 0 or len(arr) == 0:
         return arr
-    keep = rng.random(len(arr)) >= rate
-    return pc.if_else(pa.array(keep), arr, pa.nulls(len(arr), arr.type))
+    keep = pa.array(rng.random(len(arr)) >= rate)
+    if isinstance(arr, pa.ExtensionArray):
+        stored = pc.if_else(keep, arr.storage, pa.nulls(len(arr), arr.storage.type))
+        return pa.ExtensionArray.from_storage(arr.type, stored)
+    return pc.if_else(keep, arr, pa.nulls(len(arr), arr.type))

@@ -8,7 +8,8 @@ uses them:
 - retrieve -> ProxyGetExport: `Id, Name, Query, Format, Zip, Encrypted, Status, StatusReason, FileId, Size,
   CreatedById, CreatedDate, UpdatedById, UpdatedDate`; `Status` is Pending, Processing, Completed, Canceled
   or Failed. An unknown id is HTTP 404 `{"done": true, "records": [], "size": 0}` (ProxyNoDataResponse).
-- the file is downloaded from `/v1/files/{FileId}` (CSV, `Object.Field` headers) and kept 7 days.
+- the file is written as the export runs (it reports Completed with its Size once written), downloaded from
+  `/v1/files/{FileId}` (CSV, `Object.Field` headers) and kept 7 days.
 - "The maximum processing time per export is 3 hours"; "The maximum number of concurrent exports is 50 per
   tenant. Exports in Pending and Processing status are counted ... Zuora system will reject the subsequent
   data source export requests" (the refusal's Code is not documented: LIMIT_EXCEEDED here).
@@ -117,8 +118,6 @@ class Exports:
             return None
         self.advance(export, now_ms)
         with export.lock:
-            if export.status == "Completed" and export.file is not None:
-                export.file.render(self.config.max_file_bytes)  # the size is known once it is written
             return export.to_json(now_ms)
 
     def delete(self, export_id: str, now_ms: int) -> dict[str, Any] | None:
@@ -129,6 +128,8 @@ class Exports:
         with export.lock:
             if export.status in RUNNING:
                 export.status, export.done_ms = "Canceled", now_ms
+                if export.file is not None:
+                    export.file.drop()
         return {"success": True, "id": export_id}
 
     def advance(self, export: Export, now_ms: int) -> None:
@@ -152,6 +153,10 @@ class Exports:
             if now_ms < export.done_ms:
                 export.status = "Processing"
                 return
+            if export.file is not None and export.reason is None:
+                export.file.render(self.config.max_file_bytes)  # written before it reports Completed (and a Size)
+            elif export.file is not None:
+                export.file.drop()
             export.status = "Completed" if export.reason is None else "Failed"
 
     def _evaluate(self, export: Export) -> ResultFile:

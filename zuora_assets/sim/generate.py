@@ -11,6 +11,8 @@ updates, deletion) by `timeline.plan`.
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -49,9 +51,14 @@ class TenantGenerator(BillingBuilder):
         for build in (self._catalog, self._accounts, self._subscriptions, self._invoices, self._payments,
                       self._memos, self._misc):
             build()
+            gc.collect()  # arrays a build let go of but that sit in reference cycles: hundreds of MB at 5M items
         referenced = self._referenced()
+        for rec in self.r.values():
+            rec.parents.clear()  # the row numbers of parents were needed to build and to find referenced records
         out = {}
         for obj, rec in self.r.items():
+            if rec.n > 100_000:
+                gc.collect()
             out[obj] = self._emit(rec, ~referenced[obj])
             rec.cols.clear()  # the versions hold the values now; free the record-level copies
         return out

@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from zuora_assets.sim import columns as col
-from zuora_assets.sim import pools
+from zuora_assets.sim import compact, pools
 from zuora_assets.sim.timeline import Clock, Versions
 from zuora_assets.sim.values import Values
 from zuora_assets.zuora.catalog import MODELS, Field, model
@@ -95,7 +96,7 @@ class RecordBuilder:
 
     def _fk(self, rec: Records, fk: str, parent: str, idx: np.ndarray) -> None:
         rec.cols[fk] = take(self.r[parent].ids, idx)
-        rec.parents[fk] = (parent, idx)
+        rec.parents[fk] = (parent, idx.astype(np.int32) if len(self.r[parent].ids) < 2**31 else idx)
 
     def _copy(self, rec: Records, name: str, parent: str, idx: np.ndarray, source: str | None = None) -> None:
         """Set field `name` to the parent's value of field `source` (default: the same name)."""
@@ -122,8 +123,8 @@ class RecordBuilder:
 
 
 def take(values: pa.Array, idx: np.ndarray) -> pa.Array:
-    """values[idx], null where idx is -1."""
-    return values.take(pa.array(idx.astype(np.int64), mask=idx < 0))
+    """values[idx], null where idx is -1 (strings as a dictionary array over `values`: ids are not copied)."""
+    return compact.dictionary(idx, values)
 
 
 def segment_bounds(v: Versions) -> tuple[np.ndarray, np.ndarray]:
@@ -135,40 +136,59 @@ def segment_bounds(v: Versions) -> tuple[np.ndarray, np.ndarray]:
 
 
 def emit(values: Values, rec: Records, v: Versions, fields: list[Field]) -> Generated:
-    """Expand `rec` into the version rows `v`; fields the generator did not set get plausible defaults."""
-    expansion = _Expansion(values, rec, v)
+    """Expand `rec` into the version rows `v`; fields the generator did not set get plausible defaults.
+
+    Rows come in (UpdatedDate, Id) order, as a segment keeps them (so it needs no sorted copy), and columns
+    are stored compactly (`compact`); each record-level column is let go once expanded.
+    """
+    order = _by_updated_and_id(rec, v)
+    expansion = _Expansion(values, rec, v, order)
     columns = {f.name: expansion.column(f) for f in fields}
-    columns[DELETED] = col.booleans(v.deleted)
+    columns[DELETED] = col.booleans(v.deleted[order])
     valid_from, valid_to = segment_bounds(v)
-    return Generated(pa.table(columns), valid_from, valid_to)
+    return Generated(pa.table(columns), valid_from[order], valid_to[order])
+
+
+def _by_updated_and_id(rec: Records, v: Versions) -> np.ndarray:
+    """The version rows in (UpdatedDate, Id) order: the stable sort `versions.Segment.of` would do."""
+    id_rank = np.empty(rec.n, dtype=np.int64)
+    id_rank[pc.sort_indices(rec.ids).to_numpy()] = np.arange(rec.n)
+    return np.lexsort((id_rank[v.rec], v.time))
 
 
 class _Expansion:
-    """Turns one model's record-level columns into version-level columns."""
+    """Turns one model's record-level columns into version-level columns, in the rows' `order`.
 
-    def __init__(self, values: Values, rec: Records, versions: Versions):
-        self.values, self.rec, self.v = values, rec, versions
+    Random values drawn per version row are drawn in the versions' own order, then placed (as before).
+    """
+
+    def __init__(self, values: Values, rec: Records, versions: Versions, order: np.ndarray):
+        self.values, self.rec, self.v, self.order = values, rec, versions, order
         self.model = model(rec.object)
-        self.rows = pa.array(versions.rec)  # the record of each version row
-        self.source = pa.array(versions.value_source())  # the row whose mutable values a row shows
+        narrow = np.int32 if len(versions) < 2**31 else np.int64  # row numbers: half the memory of int64
+        self.rows = pa.array(versions.rec[order].astype(narrow))  # the record of each version row
+        self.source = pa.array(versions.value_source()[order].astype(narrow))  # the row whose mutable values it shows
         self.created_rows = rec.created[versions.rec]
         self.mutable = set(pools.MUTABLE.get(rec.object, ()))
-        self.creators = col.pick(values.rng, pools.USERS, rec.n)
+        self.creators = col.picked(values.rng, pools.USERS, rec.n)
 
     def column(self, f: Field) -> pa.Array:
         rec, v = self.rec, self.v
         if f.name == "Id":
             return rec.ids.take(self.rows)
-        if f.name in ("CreatedDate", "UpdatedDate"):
-            return col.timestamps(self.created_rows if f.name == "CreatedDate" else v.time)
+        if f.name == "CreatedDate":  # (UpdatedDate stays plain: a segment reads it as its index)
+            return compact.compact(col.timestamps(self.created_rows[self.order]))
+        if f.name == "UpdatedDate":
+            return col.timestamps(v.time[self.order])
         if f.name == "CreatedById":
             return self.creators.take(self.rows)
         if f.name == "UpdatedById":
-            return col.pick(self.values.rng, pools.USERS, len(v)).take(self.source)
+            return col.picked(self.values.rng, pools.USERS, len(v)).take(self.source)
         if f.name in rec.version_cols:
-            return rec.version_cols[f.name]
+            return compact.compact(rec.version_cols[f.name]).take(pa.array(self.order))
         if f.name in self.mutable and f.name not in rec.cols:
-            return self.values.default(self.model, f, self.created_rows).take(self.source)
-        if f.name not in rec.cols:
-            rec.cols[f.name] = self.values.default(self.model, f, rec.created)
-        return rec.cols[f.name].take(self.rows)
+            return compact.compact(self.values.default(self.model, f, self.created_rows)).take(self.source)
+        values = rec.cols.pop(f.name, None)
+        if values is None:
+            values = self.values.default(self.model, f, rec.created)
+        return compact.compact(values).take(self.rows)

@@ -1,8 +1,10 @@
-"""Result files of export jobs (AQuA queries, object exports): the chosen rows of a snapshot, written on demand.
+"""Result files of export jobs (AQuA queries, object exports): the chosen rows of a snapshot, written to disk.
 
-A file keeps the rows its query chose (a `versions.Rows`, a consistent snapshot) and how to write them; the
-CSV is rendered when the file is first downloaded, after the download limits are checked, so a file refused
-as too large is never rendered. Joined columns are read for each batch as it is written.
+A file keeps the rows its query chose (a `versions.Rows`, a consistent snapshot) and how to write them until
+its job writes it: as Zuora does, the CSV is written as part of the job, before the query reports
+`completed`, so a download is a plain file transfer. Writing stops at the simulator's `max_file_bytes`: such
+a file is marked `too_large` (refused at download) and nothing of it is kept. Joined columns are read for
+each batch as it is written.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class Content:
 
 @dataclass
 class ResultFile:
-    """A result file: its rows, rendered to disk on first download (`size` is None until then)."""
+    """A result file: its rows, then (once its job writes it) its CSV on disk (`size` is None until then)."""
 
     id: str
     path: Path
@@ -58,8 +60,14 @@ class ResultFile:
     def content_type(self) -> str:
         return {"gzip": "application/x-gzip", "zip": "application/zip"}.get(self.fmt, "text/csv;charset=UTF-8")
 
+    @property
+    def written(self) -> bool:
+        """Whether its job has written it (to disk, or found it over the size limit)."""
+        return self.size is not None or self.too_large
+
     def render(self, max_bytes: int | None) -> int | None:
-        """The file's size once written (rendering it the first time), or None when it is over `max_bytes`."""
+        """Write the file (once; its job calls this before reporting it) and return its size, or None when it is
+        over `max_bytes` or was dropped unwritten."""
         with self.lock:
             if self.size is None and not self.too_large and self.content is not None:
                 c = self.content
@@ -67,6 +75,11 @@ class ResultFile:
                                              c.malformed_after, max_bytes)
                 self.too_large, self.content = self.size is None, None
             return self.size
+
+    def drop(self) -> None:
+        """Forget the rows of a file its job will never write (the job ended without completing its query)."""
+        with self.lock:
+            self.content = None
 
     def discard(self) -> None:
         self.path.unlink(missing_ok=True)

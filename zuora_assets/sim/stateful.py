@@ -20,8 +20,11 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+import numpy as np
+import pyarrow.compute as pc
+
 from zuora_assets.sim.jobs import Batch, Job
-from zuora_assets.sim.versions import Span
+from zuora_assets.sim.versions import DELETED, Rows, Span
 
 IDLE_RESET_MS = 180 * 86_400_000
 
@@ -78,3 +81,13 @@ class Sessions:
 def signature(batch: Batch) -> str:
     """What makes a query the same query for its session: its text and its deleted column."""
     return f"{batch.text}|{sorted((batch.deleted or {}).items())}"
+
+
+def without_short_lived(rows: Rows, window: Span) -> Rows:
+    """`rows` less the tombstones of records created inside the window (never exported, as Zuora documents)."""
+    if not len(rows):
+        return rows
+    table = rows.columns(["CreatedDate", DELETED])
+    created = pc.cast(table.column("CreatedDate"), "int64").to_numpy(zero_copy_only=False)
+    tomb = table.column(DELETED).to_numpy(zero_copy_only=False).astype(bool)
+    return rows.take(np.flatnonzero(~(tomb & (created >= window[0]))))

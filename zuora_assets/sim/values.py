@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 
 from zuora_assets.sim import columns as col
-from zuora_assets.sim import pools
+from zuora_assets.sim import compact, pools
 from zuora_assets.sim.timeline import DAY_MS, Clock
 from zuora_assets.zuora.catalog import Field, ZuoraModel, model
 
@@ -50,7 +50,7 @@ class Values:
             return col.integers(rng.integers(0, 13, size=n))
         if t == "decimal":
             places = pools.lookup(pools.DECIMAL_PLACES, obj, f.name, 2)
-            return col.decimals(rng.integers(0, 10 ** min(places + 4, 13), size=n), places)
+            return compact.scaled(rng.integers(0, 10 ** min(places + 4, 13), size=n), places)
         if t == "boolean":
             return col.booleans(rng.random(n) < 0.5)
         if t == "date":
@@ -70,7 +70,7 @@ class Values:
         if f.name.endswith("Id") or f.name.endswith("ID"):
             return self.reference_ids(f.name).take(pa.array(self.rng.integers(0, REFERENCE_IDS, size=n)))
         prefix = pools.lookup(pools.NUMBER_PREFIXES, obj, f.name, f"{f.name}-")
-        return col.numbered(prefix, self.rng.integers(1, 10**8, size=n))
+        return compact.numbered(prefix, self.rng.integers(1, 10**8, size=n))  # served as col.numbered writes them
 
     def reference_ids(self, name: str) -> pa.Array:
         """A few 32-hex ids of an object outside the catalog (a template, a sequence set, a user, ...)."""

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from zuora_assets.sim import tz
+from zuora_assets.sim.compact import expand
 from zuora_assets.zuora.catalog import Field
 
 INF_MS = np.iinfo(np.int64).max
@@ -32,7 +33,11 @@ def _epoch_ms(column: pa.ChunkedArray) -> np.ndarray:
 
 
 def _sorted_by_updated_and_id(table: pa.Table) -> bool:
-    """Whether rows are already in (UpdatedDate, Id) order, without nulls (a linear check, no sort)."""
+    """Whether rows are already in (UpdatedDate, Id) order, without nulls (a linear check, no sort).
+
+    Equal (UpdatedDate, Id) pairs (two versions of a record in one millisecond) may follow each other: a
+    stable sort would leave them as they are.
+    """
     updated, ids = table.column("UpdatedDate"), table.column("Id")
     if table.num_rows < 2:
         return True
@@ -40,7 +45,7 @@ def _sorted_by_updated_and_id(table: pa.Table) -> bool:
         return False
     step = np.diff(_epoch_ms(updated))
     ids = ids.combine_chunks()
-    ids_ascending = pc.less(ids[:-1], ids[1:]).to_numpy(zero_copy_only=False)
+    ids_ascending = pc.less_equal(ids[:-1], ids[1:]).to_numpy(zero_copy_only=False)
     return bool(np.all((step > 0) | ((step == 0) & ids_ascending)))
 
 
@@ -63,7 +68,10 @@ class Segment:
             order = pc.sort_indices(table, sort_keys=[("UpdatedDate", "ascending"), ("Id", "ascending")])
             table, valid_from, to = table.take(order), valid_from[order], to[order]
         tomb = table.column(DELETED).to_numpy(zero_copy_only=False).astype(bool)
-        return cls(table, valid_from, to, _epoch_ms(table.column("UpdatedDate")), tomb)
+        updated = _epoch_ms(table.column("UpdatedDate"))
+        if np.array_equal(valid_from, updated):  # generated rows are visible from their UpdatedDate: keep one copy
+            valid_from = updated
+        return cls(table, valid_from, to, updated, tomb)
 
     def ending(self, row: int, at_ms: int) -> Segment:
         """This segment with row `row` no longer visible from `at_ms` on (a newer version replaces it)."""
@@ -143,14 +151,16 @@ class Rows:
 
 
 def conform(table: pa.Table, fields: tuple[Field, ...], rows: np.ndarray | None = None) -> pa.Table:
-    """`table` (or its `rows`) with exactly `fields` (missing ones as nulls) then `_deleted`."""
+    """`table` (or its `rows`) with exactly `fields` (missing ones as nulls) then `_deleted`, each column of its
+    served type (`compact.expand`: a segment may store columns compactly)."""
     names = [f.name for f in fields if f.name in table.column_names] + [DELETED]
     picked = table.select(names)
     if rows is not None and _is_run(rows):
         picked = picked.slice(int(rows[0]) if len(rows) else 0, len(rows))
     elif rows is not None:
         picked = picked.take(pa.array(rows, type=pa.int64()))
-    columns = [picked.column(f.name) if f.name in names else pa.nulls(picked.num_rows, f.arrow_type) for f in fields]
+    columns = [expand(picked.column(f.name), f.arrow_type) if f.name in names else pa.nulls(picked.num_rows, f.arrow_type)
+               for f in fields]
     columns.append(picked.column(DELETED))
     return pa.Table.from_arrays(columns, names=[f.name for f in fields] + [DELETED])
 
