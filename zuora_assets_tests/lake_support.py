@@ -17,6 +17,7 @@ import pytest
 from zuora_assets.lake.local import LocalStorage
 from zuora_assets.lake.s3 import S3Storage
 from zuora_assets.lake.storage import ObjectInfo, Storage
+from zuora_assets.lake.transfer import write_transfer
 
 BUCKET = "lake-test"
 FOLDER = "zuora"
@@ -115,6 +116,32 @@ def batches(
     it = iter(records)
     while chunk := list(itertools.islice(it, size)):
         yield pa.RecordBatch.from_pylist(chunk, schema=schema)
+
+
+def write_records(
+    storage: Storage,
+    records: list[dict[str, Any]],
+    dts: list[str],
+    *,
+    schema: pa.Schema = SCHEMA,
+    mode: str = "replace",
+    snapshot: datetime | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> None:
+    """`write_transfer` of `records` as one transfer of the test model over partitions `dts` (their window)."""
+    write_transfer(
+        storage,
+        folder=FOLDER,
+        model=MODEL,
+        schema=schema,
+        batches=batches(records, schema=schema),
+        partition_column="updated_date",
+        partitions=dts,
+        window=window_of(dts),
+        mode=mode,  # type: ignore[arg-type]
+        snapshot=snapshot,
+        clock=clock or fixed_clock(),
+    )
 
 
 def window_of(dts: list[str]) -> tuple[datetime, datetime]:

@@ -13,7 +13,6 @@ from zuora_assets.common.failures import is_permanent
 from zuora_assets.lake.counts import CountFailed, count_latest_in_window
 from zuora_assets.lake.readers import latest_versions, scan
 from zuora_assets.lake.storage import Storage
-from zuora_assets.lake.transfer import write_transfer
 from zuora_assets_tests.lake_support import (  # noqa: F401 (storage_fixture is the `storage` fixture)
     FOLDER,
     MODEL,
@@ -23,6 +22,7 @@ from zuora_assets_tests.lake_support import (  # noqa: F401 (storage_fixture is 
     rows,
     storage_fixture,
     window_of,
+    write_records,
 )
 
 DTS = days("2026-11-01", 4)
@@ -46,19 +46,8 @@ def versions(dts: list[str], per_day: int, version: str = "v1") -> list[dict]:
 
 def write(storage: Storage, records: list[dict], dts: list[str], mode: str, snapshot: datetime) -> None:
     schema = SCHEMA.remove(SCHEMA.get_field_index("_transferred_at"))  # the writer adds it
-    write_transfer(
-        storage,
-        folder=FOLDER,
-        model=MODEL,
-        schema=schema,
-        batches=batches(records, schema=schema),
-        partition_column="updated_date",
-        partitions=dts,
-        window=window_of(dts),
-        mode=mode,
-        snapshot=snapshot,
-        clock=lambda: T0 + timedelta(hours=1),
-    )
+    write_records(storage, records, dts, schema=schema, mode=mode, snapshot=snapshot,
+                  clock=lambda: T0 + timedelta(hours=1))
 
 
 def day(dt: str, hours: float = 0) -> datetime:

@@ -13,7 +13,6 @@ import pyarrow.parquet as pq
 from zuora_assets.lake.local import LocalStorage
 from zuora_assets.lake.readers import files_in_partition, model_files, partition_dataset, scan
 from zuora_assets.lake.storage import Storage
-from zuora_assets.lake.transfer import write_transfer
 from zuora_assets_tests.lake_support import (  # noqa: F401 (storage_fixture is the `storage` fixture)
     FOLDER,
     MODEL,
@@ -24,24 +23,14 @@ from zuora_assets_tests.lake_support import (  # noqa: F401 (storage_fixture is 
     rows,
     storage_fixture,
     window_of,
+    write_records,
 )
 
 DTS = days("2026-11-01", 3)
 
 
 def write(storage: Storage, records: list[dict], schema: pa.Schema = SCHEMA, dts: list[str] = DTS) -> None:
-    write_transfer(
-        storage,
-        folder=FOLDER,
-        model=MODEL,
-        schema=schema,
-        batches=batches(records, schema=schema),
-        partition_column="updated_date",
-        partitions=dts,
-        window=window_of(dts),
-        mode="replace",
-        clock=fixed_clock(),
-    )
+    write_records(storage, records, dts, schema=schema)
 
 
 def expected_table(records: list[dict]) -> pa.Table:

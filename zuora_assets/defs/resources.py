@@ -154,6 +154,7 @@ class ZuoraSource(dg.ConfigurableResource):
             logger=logger,
             on_progress=on_progress,
             read_ahead_bytes=TRANSFER_MEMORY.read_ahead_bytes,  # one budget with the lake's writer (io_manager)
+            download_bytes=TRANSFER_MEMORY.download_bytes,
         )
 
 

@@ -26,15 +26,17 @@ MiB = 1024 * 1024
 
 @dataclass(frozen=True)
 class MemoryBudget:
-    """Bytes of Arrow data a transfer holds at once: `read_ahead_bytes` of parsed batches waiting for the lake,
-    `row_group_bytes` buffered per row group, `pending_files` finished files waiting for upload (on disk)."""
+    """Bytes a transfer holds at once: `download_bytes` of a result file received and not yet parsed,
+    `read_ahead_bytes` of parsed batches waiting for the lake, `row_group_bytes` buffered per row group (Arrow
+    bytes), `pending_files` finished files waiting for upload (on disk)."""
 
+    download_bytes: int = 8 * MiB
     read_ahead_bytes: int = 32 * MiB
     row_group_bytes: int = 32 * MiB
     pending_files: int = 2
 
     def __post_init__(self) -> None:
-        if min(self.read_ahead_bytes, self.row_group_bytes, self.pending_files) < 1:
+        if min(self.download_bytes, self.read_ahead_bytes, self.row_group_bytes, self.pending_files) < 1:
             raise InvalidValue(f"{self}: every part of the memory budget must be positive")
 
 

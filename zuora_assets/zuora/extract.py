@@ -38,6 +38,7 @@ from zuora_assets.zuora.errors import (
 )
 from zuora_assets.zuora.model_run import ModelRun, ProgressCallback
 from zuora_assets.zuora.prefetch import prefetch
+from zuora_assets.zuora.streaming import BUFFER_BYTES
 from zuora_assets.zuora.zoql import Window, to_utc
 
 Outcome = BatchResult | Failure
@@ -89,8 +90,9 @@ class Extractor:
 
     Besides the documented knobs: `queries_per_job` (at most 50) bounds the models sharing one job,
     `page_size` is the first Id-page size of a one-second window, `max_job_attempts` bounds resubmits
-    of transient failures (waiting `resubmit_backoff` seconds times 2**n, jittered), and `read_ahead_bytes` how many
-    bytes of parsed batches wait for the consumer at most. The Extractor is
+    of transient failures (waiting `resubmit_backoff` seconds times 2**n, jittered), `read_ahead_bytes` how many
+    bytes of parsed batches wait for the consumer at most, and `download_bytes` how many bytes of a result file
+    wait for the parser. The Extractor is
     thread-safe: concurrent extractions share its cap of `max_jobs_in_flight`.
     """
 
@@ -109,6 +111,7 @@ class Extractor:
         max_job_attempts: int = 4,
         resubmit_backoff: float = 30.0,
         read_ahead_bytes: int = PREFETCH_BYTES,
+        download_bytes: int = BUFFER_BYTES,
     ):
         if not 1 <= queries_per_job <= 50:
             raise InvalidValue(f"queries_per_job must be 1..50 (an AQuA job takes at most 50), got {queries_per_job}")
@@ -120,6 +123,7 @@ class Extractor:
         self.max_job_attempts = max_job_attempts
         self.resubmit_backoff = resubmit_backoff
         self.read_ahead_bytes = read_ahead_bytes
+        self.download_bytes = download_bytes
         self.jobs = AquaJobs(client, max_jobs_in_flight, poll_initial, poll_max, job_timeout, logger=self.logger)
 
     def extract(self, model: ZuoraModel, start: datetime, end: datetime) -> Extraction:

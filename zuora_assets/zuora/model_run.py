@@ -43,6 +43,7 @@ class Runner(Protocol):
     client: ZuoraClient
     logger: logging.Logger
     max_job_attempts: int
+    download_bytes: int
     on_progress: ProgressCallback | None
     page_size: int
 
@@ -194,7 +195,7 @@ class ModelRun:
                     raise
                 yield Failure(TRANSIENT, f"result file gone (HTTP 404, AQuA job {result.job_id})")
                 return
-            yield [downloads.enter_context(StreamedDownload(self.ex.client, path, resp)) for path, resp in files]
+            yield [downloads.enter_context(StreamedDownload(self.ex.client, path, resp, self.ex.download_bytes)) for path, resp in files]
 
     def _read(self, result: BatchResult, files: Sequence[StreamedDownload], window: Window) -> Iterator[pa.RecordBatch]:
         """Parse the files while they download, check their order and total row count, and count progress."""
