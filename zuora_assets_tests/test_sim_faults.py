@@ -132,6 +132,18 @@ def test_too_large_by_rows_and_by_config(sim, zuora):
         assert client.download(job["batches"][0]["fileId"]).status_code == 403
 
 
+def test_a_file_that_a_too_large_fault_always_refuses_is_not_written_and_one_it_refuses_once_is(sim, zuora):
+    sim.add_fault({"fault": "too_large", "rows": 3, "query": "from Account"})
+    always = zuora.run([{"query": "select Id from Account"}])["batches"][0]["fileId"]
+    assert not sim.aqua.files[always].path.exists()  # nobody could read it: the job does not write it
+    assert zuora.download(always).status_code == 403
+    sim.clear_faults()
+    sim.add_fault({"fault": "too_large", "rows": 3, "query": "from Account", "times": 1})
+    once = zuora.run([{"query": "select Id, Name from Account"}])["batches"][0]["fileId"]
+    assert zuora.download(once).status_code == 403
+    assert zuora.download(once).status_code == 200
+
+
 def test_file_gone_once(sim, zuora):
     sim.add_fault({"fault": "file_gone"})
     job = zuora.run(PRODUCTS)

@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 
 from zuora_assets.sim import csvfmt, tz, zoql
 from zuora_assets.sim.config import SimConfig
-from zuora_assets.sim.faults import FaultRule
+from zuora_assets.sim.faults import FaultRule, RowLimit
 from zuora_assets.sim.jobs import IN_FLIGHT, Batch, Job, kill, schedule, show_progress
 from zuora_assets.sim.joins import Joiner, TenantSchema
 from zuora_assets.sim.results import SUFFIXES, Content, ResultFile
@@ -66,8 +66,8 @@ def _error(code: str, message: str, status: int = 200) -> AquaError:
 class Aqua:
     """Every AQuA job and result file of one simulator (jobs of all its entities count against one limit)."""
 
-    def __init__(self, config: SimConfig, workdir: Path | None = None):
-        self.config = config
+    def __init__(self, config: SimConfig, workdir: Path | None = None, row_limit: RowLimit = lambda path, query: None):
+        self.config, self.row_limit = config, row_limit  # row_limit: a `too_large` fault's (FaultBook.row_limit)
         self.workdir = workdir  # where result files are written (set when the server starts)
         self.jobs: dict[str, Job] = {}
         self.files: dict[str, ResultFile] = {}
@@ -256,7 +256,7 @@ class Aqua:
         for b in job.batches:
             f = self.files.get(b.file_id) if b.file_id else None
             if f is not None and b.status == "completed":
-                f.render(self.config.max_file_bytes)
+                f.render(self.config.max_file_bytes, self.row_limit(f"/v1/files/{f.id}", f.query))
             elif f is not None and job.status not in IN_FLIGHT:
                 f.drop()
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,6 +148,9 @@ def _check_params(kind: str, params: dict[str, Any]) -> None:
         raise ValueError("fault rule schema_drift: give 'object' and 'add' {name, type} and/or 'remove' (a field)")
 
 
+RowLimit = Callable[[str, str], "int | None"]  # (file path, query) -> a `too_large` fault's row limit (FaultBook)
+
+
 class FaultBook:
     """The active rules; thread-safe."""
 
@@ -165,6 +169,16 @@ class FaultBook:
                 if rule.fault in kinds and rule.matches(method, path, text):
                     return rule
         return None
+
+    def row_limit(self, file_path: str, query: str) -> int | None:
+        """The row count above which every download of the file at `file_path` of `query` is refused: the least
+        `rows` of the `too_large` rules that fire every time for it. Counts nothing (the download does)."""
+        with self._lock:
+            limits = [int(rule.params["rows"]) for rule in self._rules
+                      if rule.fault == "too_large" and rule.times is None and rule.after_n_calls == 0
+                      and rule.method in (None, "GET", "get") and rule.path.search(file_path)
+                      and (not rule.query or rule.query.lower() in query.lower())]
+        return min(limits, default=None)
 
     def take_all(self, kinds: set[str], method: str, path: str, text: str) -> list[FaultRule]:
         """Every rule of `kinds` that fires for this request."""

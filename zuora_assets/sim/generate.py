@@ -27,6 +27,7 @@ from zuora_assets.zuora.catalog import Field, model
 
 HOUR_MS = 3_600_000
 FAR_FUTURE_MS = 253_402_214_400_000  # 9999-12-31, Zuora's "no end date" (estuary's real-tenant snapshot)
+BIG_TENANT_RECORDS = 100_000  # above this, a full garbage collection between builds is worth its ~0.2 s
 
 
 class TenantGenerator(BillingBuilder):
@@ -51,13 +52,14 @@ class TenantGenerator(BillingBuilder):
         for build in (self._catalog, self._accounts, self._subscriptions, self._invoices, self._payments,
                       self._memos, self._misc):
             build()
-            gc.collect()  # arrays a build let go of but that sit in reference cycles: hundreds of MB at 5M items
+            if sum(rec.n for rec in self.r.values()) > BIG_TENANT_RECORDS:
+                gc.collect()  # arrays a build let go of but that sit in reference cycles: hundreds of MB at 5M items
         referenced = self._referenced()
         for rec in self.r.values():
             rec.parents.clear()  # the row numbers of parents were needed to build and to find referenced records
         out = {}
         for obj, rec in self.r.items():
-            if rec.n > 100_000:
+            if rec.n > BIG_TENANT_RECORDS:
                 gc.collect()
             out[obj] = self._emit(rec, ~referenced[obj])
             rec.cols.clear()  # the versions hold the values now; free the record-level copies

@@ -65,10 +65,13 @@ class ResultFile:
         """Whether its job has written it (to disk, or found it over the size limit)."""
         return self.size is not None or self.too_large
 
-    def render(self, max_bytes: int | None) -> int | None:
+    def render(self, max_bytes: int | None, max_rows: int | None = None) -> int | None:
         """Write the file (once; its job calls this before reporting it) and return its size, or None when it is
-        over `max_bytes` or was dropped unwritten."""
+        over `max_bytes` or was dropped unwritten. Over `max_rows` (a `too_large` fault that refuses every
+        download of it) it is not written at all, only marked as too large: nobody can read it."""
         with self.lock:
+            if self.size is None and max_rows is not None and self.rows > max_rows:
+                self.too_large, self.content = True, None
             if self.size is None and not self.too_large and self.content is not None:
                 c = self.content
                 self.size = csvfmt.write_csv(self.path, self.fmt, c.batches(), c.columns, c.options,

@@ -45,7 +45,7 @@ class Simulator:
         self.tokens = Tokens(self.config.client_id, self.config.client_secret, self.config.token_expires_in, scope)
         self.faults = FaultBook()
         self._workdir: Path | None = None  # result files live here while the server runs
-        self.aqua = Aqua(self.config)
+        self.aqua = Aqua(self.config, row_limit=self.faults.row_limit)
         self.actions = Actions()
         self.exports = Exports(self.config, self.aqua.files)
         self._log: list[dict[str, Any]] = []
