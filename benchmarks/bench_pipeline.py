@@ -702,14 +702,19 @@ def run_ours(path: str, sim: Sim, endpoint: str, partitions: list[str], bucket: 
                  aws_secret_access_key="testing").create_bucket(Bucket=bucket)
     cpu = cpu_seconds(sim.pid)
     env = dagster_env(sim.url, endpoint, bucket, partitions)
-    if path == "direct":
-        figures = run_phase(path, [sim.url, endpoint, bucket, partitions])
-    elif path == "dagster":
-        figures = run_phase(path, [partitions], env)
-    else:
-        home = Path(tempfile.mkdtemp(prefix=f"home-{bucket}-", dir=workdir))
-        shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
-        figures = run_phase(path, [partitions, str(home)], env)
+    try:
+        if path == "direct":
+            figures = run_phase(path, [sim.url, endpoint, bucket, partitions])
+        elif path == "dagster":
+            figures = run_phase(path, [partitions], env)
+        else:
+            home = Path(tempfile.mkdtemp(prefix=f"home-{bucket}-", dir=workdir))
+            shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+            figures = run_phase(path, [partitions, str(home)], env)
+    finally:  # moto keeps every object in memory: a year's bucket is GBs
+        import requests
+
+        requests.post(f"{endpoint}/moto-api/reset", timeout=60).raise_for_status()
     return {**figures, "sim_cpu_seconds": cpu_seconds(sim.pid) - cpu}
 
 
