@@ -442,7 +442,8 @@ def phase_direct(sim_url: str, endpoint: str, bucket: str, partitions: list[str]
     session = boto3.Session(region_name=REGION)
     storage = S3Storage(session.client("s3", endpoint_url=endpoint), bucket, credentials=session.get_credentials)
     window = backfill_window(partitions)
-    first_bytes, batches = Stopwatch(), Stopwatch()
+    first_bytes, batches, jobs = Stopwatch(), Stopwatch(), Stopwatch()
+    Extractor.run_queries = jobs.call(Extractor.run_queries)  # type: ignore[method-assign]  # every AQuA job
     started, cpu = time.perf_counter(), own_cpu_seconds()
     with ZuoraClient(*SIM_CLIENT, base_url=sim_url) as client:
         client.stream = first_bytes.call(client.stream)  # type: ignore[method-assign]
@@ -458,10 +459,10 @@ def phase_direct(sim_url: str, endpoint: str, bucket: str, partitions: list[str]
     seconds, cpu = time.perf_counter() - started, own_cpu_seconds() - cpu
     figures = _written(*(sum(getattr(w, key) for w in writes) for key in ("rows", "bytes")),
                        sum(len(w.files) for w in writes))
-    breakdown = {"AQuA job": job, "file's first byte": first_bytes.seconds,
+    breakdown = {"first AQuA job": job, "every AQuA job": jobs.seconds, "file's first byte": first_bytes.seconds,
                  "download + parse (waited for)": batches.seconds - first_bytes.seconds,
                  "lake": seconds - job - batches.seconds}
-    return {**figures, "seconds": seconds, "cpu_seconds": cpu, "job_seconds": job, "breakdown": breakdown,
+    return {**figures, "seconds": seconds, "cpu_seconds": cpu, "job_seconds": jobs.seconds, "breakdown": breakdown,
             "rss_after_imports_mb": after_imports}
 
 
@@ -484,8 +485,11 @@ def phase_dagster(partitions: list[str]) -> Figures:
     import dagster as dg
 
     from zuora_assets.definitions import build_definitions
+    from zuora_assets.zuora.extract import Extractor
 
     after_imports = peak_rss_mb()
+    jobs = Stopwatch()
+    Extractor.run_queries = jobs.call(Extractor.run_queries)  # type: ignore[method-assign]  # every AQuA job
     defs = build_definitions(os.environ)
     instance = dg.DagsterInstance.ephemeral()
     started, cpu = time.perf_counter(), own_cpu_seconds()
@@ -503,7 +507,8 @@ def phase_dagster(partitions: list[str]) -> Figures:
     per_partition = [m for m in metadata if "rows" in m]  # one materialization per partition
     figures = _written(*(sum(m[key].value for m in per_partition) for key in ("rows", "bytes", "files")))
     breakdown = _run_breakdown(instance, result.run_id, seconds)
-    return {**figures, "seconds": seconds, "cpu_seconds": cpu, "job_seconds": breakdown.get("run start + AQuA job"),
+    breakdown["every AQuA job"] = jobs.seconds
+    return {**figures, "seconds": seconds, "cpu_seconds": cpu, "job_seconds": jobs.seconds,
             "breakdown": breakdown, "rss_after_imports_mb": after_imports}
 
 
@@ -759,9 +764,10 @@ def report(name: str, results: dict[str, Figures]) -> list[str]:
     print(f"\n== {name} (load average now {load} on {os.cpu_count()} CPUs) ==")
     for path, r in results.items():
         _print_path(path, r)
-    rows = {r["rows"] for p, r in results.items() if r["rows"]}
-    misses = [] if len(rows) <= 1 else [
-        f"{name}: the paths wrote different row counts: " + ", ".join(f"{p} {r['rows']:,}" for p, r in results.items())
+    ours = {p: r for p, r in results.items() if p != "reference" and r["rows"]}
+    misses = [] if len({r["rows"] for r in ours.values()}) <= 1 else [
+        f"{name}: the paths wrote different row counts: " + ", ".join(f"{p} {r['rows']:,}" for p, r in ours.items())
+        + " (the tenant runs on the wall clock: between the paths' exports, tombstones older than 30 days expire)"
     ]
     return misses + _table(name, results)
 
