@@ -1,9 +1,9 @@
-"""One memory budget for a transfer: how many bytes of Arrow data the extraction's read-ahead and the lake's
-writer may hold, and when the lake hands the memory it freed back to the system.
+"""One memory budget for a transfer: how many bytes the download's buffer, the extraction's read-ahead and the
+lake's writer may hold, and when the lake hands the memory it freed back to the system.
 
-The budget is in Arrow bytes (what `RecordBatch.nbytes` counts). The process holds about twice the row group
-(the buffered rows and the encoder's pages and dictionaries) plus the read-ahead and the CSV reader's blocks,
-on top of the interpreter's own. The allocator was chosen by measurement: 2M invoice items of one day, CSV
+The budget is in Arrow bytes (what `RecordBatch.nbytes` counts), and in bytes of the file for the download.
+The process holds about twice the row group (the buffered rows and the encoder's pages and dictionaries) plus
+the read-ahead, the download's buffer and the CSV reader's blocks, on top of the interpreter's own. The allocator was chosen by measurement: 2M invoice items of one day, CSV
 parsed on a thread -> `write_transfer` to a local folder, peak RSS without Dagster (CPU seconds):
   32 MiB row groups:  mimalloc 268 MB (8.5 s), mimalloc + release 266 MB (8.2 s), jemalloc decay 0 256 MB (9.3 s)
   128 MiB row groups: mimalloc 385 MB, + release 388 MB, jemalloc 454 MB, jemalloc decay 0 395 MB,
