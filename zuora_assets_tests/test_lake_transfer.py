@@ -6,6 +6,7 @@ Overlapping transfers (the snapshot order) are in test_lake_order.py; the sync s
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -135,28 +136,34 @@ class CrashOnDataDelete(StorageWrapper):
 
 
 class WatchPartition(StorageWrapper):
-    """After every change to the lake, records the ids visible in one partition."""
+    """After every change to the lake, records the ids visible in one partition. The writer changes the lake
+    from several threads (uploads, partitions settled at once): each change and the look after it hold a lock,
+    so a look sees the state between two changes, never a file listed and deleted before it is read."""
 
     def __init__(self, inner: Storage, dt: str):
         super().__init__(inner)
         self.dt, self.seen = dt, []
+        self._lock = threading.Lock()
 
     def _look(self) -> None:
         self.seen.append(partition_ids(self.inner, self.dt))
 
     def put_file(self, key, path, *, if_none_match=True):
-        info = self.inner.put_file(key, path, if_none_match=if_none_match)
-        self._look()
+        with self._lock:
+            info = self.inner.put_file(key, path, if_none_match=if_none_match)
+            self._look()
         return info
 
     def put_bytes(self, key, data, *, if_none_match=True, if_match=None):
-        info = self.inner.put_bytes(key, data, if_none_match=if_none_match, if_match=if_match)
-        self._look()
+        with self._lock:
+            info = self.inner.put_bytes(key, data, if_none_match=if_none_match, if_match=if_match)
+            self._look()
         return info
 
     def delete(self, keys):
-        self.inner.delete(keys)
-        self._look()
+        with self._lock:
+            self.inner.delete(keys)
+            self._look()
 
 
 def test_crash_between_upload_and_delete_leaves_duplicates_then_rerun_converges(storage: Storage) -> None:
