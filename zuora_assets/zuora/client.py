@@ -159,42 +159,27 @@ class ZuoraClient:
         """Send an authenticated request with retries and return the successful response."""
         return self._send(method, self._url(path), authenticated=True, stream=stream, **kw)
 
-    def download(
-        self,
-        path: str,
-        dest: Path,
-        *,
-        response: requests.Response | None = None,
-        on_bytes: Callable[[int], None] | None = None,
-        stop: threading.Event | None = None,
-    ) -> int:
+    def download(self, path: str, dest: Path) -> int:
         """Download `path` into file `dest` (as `download_to`) and return its size in bytes."""
         with open(dest, "wb", buffering=0) as out:
-            return self.download_to(path, out, response=response, on_bytes=on_bytes, stop=stop)
+            return self.download_to(path, out)
 
     def download_to(
-        self,
-        path: str,
-        out: Sink,
-        *,
-        response: requests.Response | None = None,
-        on_bytes: Callable[[int], None] | None = None,
-        stop: threading.Event | None = None,
+        self, path: str, out: Sink, *, response: requests.Response | None = None, stop: threading.Event | None = None
     ) -> int:
         """Write the bytes of `path` to `out` in chunks and return their number.
 
         A cut download is resumed: the file is asked for again from the first missing byte (a `Range`
         request; when the answer is the whole file, the bytes already received are skipped), since a
         Zuora file id always serves the same bytes. `response` is an already opened `stream(path)` to
-        read first; `on_bytes(size)` is called after each chunk is written; once `stop` is set the
-        download ends early, keeping what it has.
+        read first; once `stop` is set the download ends early, keeping what it has.
         """
         opened = [response] if response is not None else []
 
         def attempt() -> int:
             resp, skip = (opened.pop(), 0) if opened else self._resume(path, out.tell())
             try:
-                self._receive(resp, out, skip, on_bytes, stop)
+                self._receive(resp, out, skip, stop)
                 return out.tell()
             except requests.RequestException as exc:
                 raise _Retry(f"download cut after {out.tell()} bytes ({type(exc).__name__})") from exc
@@ -250,7 +235,6 @@ class ZuoraClient:
         resp: requests.Response,
         out: Sink,
         skip: int,
-        on_bytes: Callable[[int], None] | None,
         stop: threading.Event | None,
     ) -> None:
         """Append the body of `resp` to `out`, less its first `skip` bytes, until it ends or `stop` is set."""
@@ -260,8 +244,6 @@ class ZuoraClient:
                 chunk, skip = chunk[dropped:], skip - dropped
             if chunk:
                 out.write(chunk)
-                if on_bytes is not None:
-                    on_bytes(out.tell())
             if stop is not None and stop.is_set():
                 return
 
